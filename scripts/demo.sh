@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# demo.sh: install the dependencies, build, and show uext at work under a private root
+# (default /tmp/uext-demo; nothing outside it is touched). Every step is real: a real
+# uextd, a real signed bundle, a real sandboxed process read back from /proc.
+#   --root DIR     where to run (removed and re-created)
+#   --no-build     use the existing build/ directory
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$PWD
+DEMO_ROOT=/tmp/uext-demo
+build=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--root) DEMO_ROOT=$2; shift 2 ;;
+	--no-build) build=0; shift ;;
+	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+	*) echo "demo.sh: unknown option '$1'" >&2; exit 2 ;;
+	esac
+done
+if [ "$(id -u)" != 0 ]; then
+	echo "demo.sh: run as root: uextd creates sandboxes (uids, namespaces, cgroups)" >&2
+	exit 1
+fi
+if [ $build = 1 ]; then
+	./scripts/deps.sh
+	echo "building..."
+	./scripts/build.sh build >/dev/null
+fi
+B=$SRC/build
+UEXTD=$B/src/uextd/uextd
+UEXTCTL=$B/src/uextctl/uextctl
+ID=org.uext.example.hello
+
+bold=$(tput bold 2>/dev/null || true)
+dim=$(tput dim 2>/dev/null || true)
+off=$(tput sgr0 2>/dev/null || true)
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
+run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
+ctl() { "$UEXTCTL" --root "$DEMO_ROOT" "$@"; }
+show_proc() {
+	local pid=$1
+	printf '   pid %s: ' "$pid"
+	awk '/^(Uid|CapEff|CapBnd|NoNewPrivs|Seccomp):/ { printf "%s %s  ", $1, $2 } END { print "" }' "/proc/$pid/status"
+	printf '   mount namespace %s (uextd: %s)\n' "$(readlink /proc/$pid/ns/mnt)" "$(readlink /proc/self/ns/mnt)"
+}
+
+rm -rf "$DEMO_ROOT"
+mkdir -p "$DEMO_ROOT/keys-private" "$DEMO_ROOT/bundles"
+chmod 755 "$DEMO_ROOT"
+UEXTD_PID=""
+cleanup() {
+	if [ -n "$UEXTD_PID" ]; then
+		kill -TERM "$UEXTD_PID" 2>/dev/null || true
+		timeout 15 tail --pid="$UEXTD_PID" -f /dev/null 2>/dev/null || kill -KILL "$UEXTD_PID" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+
+step "1. start the manager under $DEMO_ROOT (its log is indented below)"
+"$UEXTD" --root "$DEMO_ROOT" 2>&1 | sed -u 's/^/      uextd| /' &
+UEXTD_PID=$(pgrep -n -f "^$UEXTD --root $DEMO_ROOT" || true)
+ctl status >/dev/null # waits (bounded) until the control socket answers
+UEXTD_PID=$(pgrep -n -f "^$UEXTD --root $DEMO_ROOT")
+run ctl status
+
+step "2. a publisher key, trusted by this manager"
+run ctl keygen uext-examples --dir "$DEMO_ROOT/keys-private"
+run cp "$DEMO_ROOT/keys-private/uext-examples.pub" "$DEMO_ROOT/etc/uext/keys/"
+
+step "3. sign the example extension (version 1.0) and install it"
+cp -r "$B/bundles/hello" "$DEMO_ROOT/bundles/hello-1.0"
+run cat "$DEMO_ROOT/bundles/hello-1.0/manifest.json"
+run ctl sign "$DEMO_ROOT/bundles/hello-1.0" --key "$DEMO_ROOT/keys-private/uext-examples.key"
+run ctl install "$DEMO_ROOT/bundles/hello-1.0"
+run ctl list
+
+step "4. an admin approves it: it starts, sandboxed"
+run ctl approve $ID
+pid=$(ctl list --json | jq -r ".[] | select(.identifier==\"$ID\") | .pid")
+show_proc "$pid"
+run ctl prefs get $ID
+
+step "5. a tampered copy is refused, naming the file"
+cp -r "$DEMO_ROOT/bundles/hello-1.0" "$DEMO_ROOT/bundles/tampered"
+jq '.version="9.9"' "$DEMO_ROOT/bundles/hello-1.0/manifest.json" >"$DEMO_ROOT/bundles/tampered/manifest.json"
+run ctl install "$DEMO_ROOT/bundles/tampered" || true
+
+step "6. kill it with SIGKILL: the manager restarts it"
+run kill -KILL "$pid"
+for _ in $(seq 250); do
+	npid=$(ctl list --json | jq -r ".[] | select(.identifier==\"$ID\" and .run==\"running\") | .pid")
+	[ -n "$npid" ] && [ "$npid" != "$pid" ] && [ "$npid" != 0 ] && break
+	sleep 0.02
+done
+echo "   pid $pid -> ${npid:-?}"
+run ctl list
+
+step "7. live preferences: a heartbeat every second, set while it runs"
+run ctl prefs set $ID heartbeat_s 1
+ctl wait $ID running >/dev/null
+sleep 2.2 # let two heartbeats show in the log above
+run ctl prefs set $ID heartbeat_s 0
+
+step "8. upgrade to 1.1: staged and verified first, then the old process is replaced"
+cp -r "$DEMO_ROOT/bundles/hello-1.0" "$DEMO_ROOT/bundles/hello-1.1"
+jq '.version="1.1"' "$DEMO_ROOT/bundles/hello-1.0/manifest.json" >"$DEMO_ROOT/bundles/hello-1.1/manifest.json"
+run ctl sign "$DEMO_ROOT/bundles/hello-1.1" --key "$DEMO_ROOT/keys-private/uext-examples.key"
+run ctl install "$DEMO_ROOT/bundles/hello-1.1"
+run ctl list
+
+step "9. remove it"
+run ctl uninstall $ID
+run ctl list
+run ctl history $ID
+
+step "10. legacy kernel modules on this host (the analogue of macOS's legacy extension notice)"
+run ctl legacy
+
+step "done: stopping the manager"

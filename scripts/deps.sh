@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# deps.sh: install everything uext needs to build, test and demonstrate on Debian 12.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+PKGS=(
+	build-essential cmake ninja-build pkg-config clang
+	libsodium-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-ng-dev libcmocka-dev
+	jq bc util-linux procps iproute2 sqlite3
+)
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "deps.sh: missing packages: ${missing[*]}; run as root (sudo) to install them" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,94 @@
+/* ctlclient.c: connect to uextd (waiting for it to be ready, bounded) and do one call. */
+#include "ctlclient.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int try_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof sa.sun_path) return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int ctl_connect(const char *path, int timeout_ms)
+{
+	uint64_t deadline = now_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	char dir[PATH_MAX];
+	strlcpy_(dir, path, sizeof dir);
+	char *slash = strrchr(dir, '/');
+	if (slash) *slash = 0;
+	int in = -1;
+	for (;;) {
+		int fd = try_connect(path);
+		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED)) {
+			if (in >= 0) close(in);
+			return fd;
+		}
+		uint64_t now = now_mono_ms();
+		if (now >= deadline) {
+			if (in >= 0) close(in);
+			return fd == -ENOENT || fd == -ECONNREFUSED ? -ETIMEDOUT : fd;
+		}
+		if (in < 0) {
+			in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+			if (in >= 0 && inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
+				close(in); /* the directory does not exist yet: fall back to a coarse wait */
+				in = -1;
+			}
+			continue; /* re-try once after arming, to close the race with creation */
+		}
+		/* The socket may exist before listen(): an inotify event is a hint, and a
+		 * refused connect waits for the next one, capped at 50 ms per round. */
+		struct pollfd p = { in, POLLIN, 0 };
+		uint64_t left = deadline - now;
+		int wait = (int)(left < 50 ? left : 50);
+		if (in >= 0) {
+			if (poll(&p, 1, wait) > 0) {
+				char buf[4096];
+				while (read(in, buf, sizeof buf) > 0) {}
+			}
+		} else {
+			poll(NULL, 0, wait);
+		}
+	}
+}
+
+int ctl_call(int fd, struct ipc_msg *req, struct ipc_msg *ret, int timeout_ms)
+{
+	static uint32_t seq; /* unique per process, also across threads (tests use many) */
+	req->seq = __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+	int r = ipc_send(fd, req);
+	if (r < 0) return r;
+	uint64_t deadline = now_mono_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		uint64_t now = now_mono_ms();
+		if (now >= deadline) return -ETIMEDOUT;
+		struct pollfd p = { fd, POLLIN, 0 };
+		int n = poll(&p, 1, (int)(deadline - now));
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) return -errno;
+		if (n == 0) return -ETIMEDOUT;
+		r = ipc_recv(fd, ret);
+		if (r < 0) return r == -ECONNRESET ? -ECONNRESET : r;
+		if (ret->type == IPC_REPLY && ret->seq == req->seq) return 0;
+		ipc_msg_done(ret);
+	}
+}

@@ -1,0 +1,145 @@
+/* util.c: clocks, files and strings helpers with explicit caps. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t now_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t now_mono_ms(void) { return now_mono_us() / 1000u; }
+
+int64_t now_real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+	if (n == 0 || n >= sizeof buf) return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/') continue;
+		*p = 0;
+		if (mkdir(buf, mode) < 0 && errno != EEXIST) return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST) return -errno;
+	return 0;
+}
+
+int read_file_capped(const char *path, size_t cap, char **ret, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if ((size_t)st.st_size > cap) {
+		close(fd);
+		return -E2BIG;
+	}
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) {
+			int e = -errno;
+			free(buf);
+			close(fd);
+			return e;
+		}
+		if (n == 0) break;
+		len += (size_t)n;
+		if (len > (size_t)st.st_size) { /* grew while reading */
+			free(buf);
+			close(fd);
+			return -E2BIG;
+		}
+	}
+	close(fd);
+	buf[len] = 0;
+	*ret = buf;
+	if (ret_len) *ret_len = len;
+	return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp) return -ENAMETOOLONG;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0) return -errno;
+	const char *p = data;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) goto err;
+		off += (size_t)n;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) goto err;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto err;
+	}
+	if (rename(tmp, path) < 0) {
+		int e = -errno;
+		unlink(tmp);
+		return e;
+	}
+	return 0;
+err:;
+	int e = -errno;
+	if (fd >= 0) close(fd);
+	unlink(tmp);
+	return e;
+}
+
+int fmt_path(char *dst, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(dst, n, fmt, ap);
+	va_end(ap);
+	if (r < 0) return -EINVAL;
+	return (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+size_t strlcpy_(char *dst, const char *src, size_t n)
+{
+	size_t l = strlen(src);
+	if (n) {
+		size_t c = l < n - 1 ? l : n - 1;
+		memcpy(dst, src, c);
+		dst[c] = 0;
+	}
+	return l;
+}

@@ -1,0 +1,23 @@
+/* util.h: small helpers shared by the daemon, the library and the tools. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+uint64_t now_mono_ms(void);
+uint64_t now_mono_us(void);
+int64_t now_real_ms(void);
+
+/* mkdir -p with mode for the directories it creates. */
+int mkdir_p(const char *path, mode_t mode);
+/* Read a whole file of at most cap bytes (NUL-terminated). -E2BIG when larger. */
+int read_file_capped(const char *path, size_t cap, char **ret, size_t *ret_len);
+/* Write a file atomically (temp file + fsync + rename) with mode. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* snprintf into a fixed buffer; -ENAMETOOLONG when it does not fit. */
+int fmt_path(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Copy with truncation, always NUL-terminated. Returns strlen(src). */
+size_t strlcpy_(char *dst, const char *src, size_t n);

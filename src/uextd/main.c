@@ -1,0 +1,164 @@
+/* main.c: uextd's options, start-up and shutdown; the work is in manager.c and control.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/paths.h"
+#include "control.h"
+#include "log.h"
+#include "loop.h"
+#include "manager.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: uextd [OPTIONS]\n"
+		"The uext manager: installs, sandboxes and supervises extensions.\n\n"
+		"  --root DIR            keep configuration, state and sockets under DIR (or $UEXT_ROOT)\n"
+		"  --foreground          accepted for compatibility: uextd always runs in the foreground\n"
+		"  --debug               log debug messages\n"
+		"  --crash-limit N       crashes within the window that mark an extension failed (3)\n"
+		"  --crash-window SECS   the crash window (600)\n"
+		"  --uid-base UID        extension uids are UID + slot (2100000000)\n"
+		"  --memory-max BYTES    memory limit of each extension (268435456)\n"
+		"  --pids-max N          process/thread limit of each extension (256)\n"
+		"  --stop-timeout MS     SIGTERM to SIGKILL delay (5000)\n"
+		"  --no-seccomp          do not load the seccomp filter (developer aid)\n"
+		"  -h, --help            this text\n");
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static void on_term(struct loop *l, int signo, void *data);
+
+struct ctx {
+	struct loop *loop;
+	struct manager *m;
+	bool stopping;
+};
+
+static void shutdown_done(struct manager *m, void *data)
+{
+	struct ctx *x = data;
+	(void)m;
+	loop_quit(x->loop, 0);
+}
+
+static void on_term(struct loop *l, int signo, void *data)
+{
+	struct ctx *x = data;
+	(void)l;
+	if (x->stopping) return;
+	x->stopping = true;
+	ulog(LOG_INFO, "%s: stopping extensions", strsignal(signo));
+	manager_shutdown(x->m, shutdown_done, x);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "root", required_argument, NULL, 'r' },       { "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },            { "crash-limit", required_argument, NULL, 'c' },
+		{ "crash-window", required_argument, NULL, 'w' }, { "uid-base", required_argument, NULL, 'u' },
+		{ "memory-max", required_argument, NULL, 'M' }, { "pids-max", required_argument, NULL, 'P' },
+		{ "stop-timeout", required_argument, NULL, 's' }, { "no-seccomp", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },             { 0 },
+	};
+	const char *root = NULL;
+	struct manager_config cfg = {
+		.crash_limit = 3,
+		.crash_window_ms = 600000,
+		.uid_base = 2100000000u,
+		.memory_max = 256ull << 20,
+		.pids_max = 256,
+		.stop_timeout_ms = 5000,
+	};
+	int c;
+	uint64_t v;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': root = optarg; break;
+		case 'f': break;
+		case 'd': log_max_level = LOG_DEBUG; break;
+		case 'S': cfg.no_seccomp = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'c':
+		case 'w':
+		case 'u':
+		case 'M':
+		case 'P':
+		case 's': {
+			static const struct { int opt; uint64_t min, max; } lim[] = {
+				{ 'c', 1, 1000 }, { 'w', 1, 86400 * 7 }, { 'u', 65536, 4000000000ull },
+				{ 'M', 1 << 20, 1ull << 40 }, { 'P', 8, 1 << 22 }, { 's', 10, 600000 },
+			};
+			unsigned i = 0;
+			while (lim[i].opt != c) i++;
+			if (parse_u64(optarg, lim[i].min, lim[i].max, &v) < 0) {
+				fprintf(stderr, "uextd: invalid value '%s' for --%s (range %llu..%llu)\n", optarg,
+					opts[c == 'c' ? 3 : c == 'w' ? 4 : c == 'u' ? 5 : c == 'M' ? 6 : c == 'P' ? 7 : 8].name,
+					(unsigned long long)lim[i].min, (unsigned long long)lim[i].max);
+				return 2;
+			}
+			if (c == 'c') cfg.crash_limit = (unsigned)v;
+			if (c == 'w') cfg.crash_window_ms = v * 1000;
+			if (c == 'u') cfg.uid_base = (uid_t)v;
+			if (c == 'M') cfg.memory_max = v;
+			if (c == 'P') cfg.pids_max = (uint32_t)v;
+			if (c == 's') cfg.stop_timeout_ms = v;
+			break;
+		}
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "uextd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (geteuid() != 0) {
+		fprintf(stderr, "uextd: must run as root (it creates sandboxes and opens kernel interfaces)\n");
+		return 1;
+	}
+	root = uext_paths_root_from_env(root);
+	int r = uext_paths_init(&cfg.paths, root);
+	if (r < 0) {
+		fprintf(stderr, "uextd: root '%s': %s\n", root ? root : "/", strerror(-r));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* Children inherit no signal mask surprises: sandbox.c resets the mask before exec. */
+	struct loop *loop = NULL;
+	struct manager *m = NULL;
+	struct control *ctl = NULL;
+	struct ctx x = { 0 };
+	if ((r = loop_new(&loop)) < 0 || (r = manager_new(loop, &cfg, &m)) < 0) goto out;
+	x.loop = loop;
+	x.m = m;
+	if ((r = loop_add_signal(loop, SIGTERM, on_term, &x)) < 0 || (r = loop_add_signal(loop, SIGINT, on_term, &x)) < 0)
+		goto out;
+	if ((r = manager_start(m)) < 0) goto out;
+	if ((r = control_new(loop, m, cfg.paths.control, &ctl)) < 0) {
+		ulog(LOG_ERR, "control socket '%s': %s", cfg.paths.control, strerror(-r));
+		goto out;
+	}
+	ulog(LOG_INFO, "listening on '%s'", cfg.paths.control);
+	r = loop_run(loop);
+out:
+	if (r < 0) ulog(LOG_ERR, "exiting: %s", strerror(-r));
+	control_free(ctl);
+	manager_free(m);
+	loop_free(loop);
+	return r < 0 ? 1 : 0;
+}
