@@ -331,7 +331,7 @@ static void handle(struct control *c, struct conn *cn, struct ipc_msg *req)
 		ipc_get_str(req, T_KEY, &key);
 		ipc_get_str(req, T_VALUE, &value);
 		ipc_get_u64(req, T_GEN, &gen);
-		r = manager_prefs_set(m, domain, key, value, flags & IPC_F_EXPECT_GEN, gen, &newgen, msg, sizeof msg);
+		r = manager_prefs_set(m, domain, key, value, flags & IPC_F_EXPECT_GEN, gen, &newgen, false, msg, sizeof msg);
 		if (ipc_reply_init(&rep, req, r, msg) == 0 && r == 0) ipc_put_u64(&rep, T_GEN, newgen);
 		break;
 	}

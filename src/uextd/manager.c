@@ -269,6 +269,7 @@ static void ext_spawn(struct manager *m, struct ext *e)
 		.ipc_fd = sv[1],
 		.stdio_fd = pv[1],
 		.data_dir = data,
+		.bundle_dir = bundle,
 		.cgroup_group = m->cgroup_group,
 		.memory_max = m->cfg.memory_max,
 		.pids_max = m->cfg.pids_max,
@@ -545,8 +546,8 @@ static void handle_ext_msg(struct manager *m, struct ext *e, struct ipc_msg *req
 		ipc_get_str(req, T_VALUE, &value);
 		ipc_get_u64(req, T_GEN, &gen);
 		ipc_get_u32(req, T_FLAGS, &flags);
-		int r = manager_prefs_set(m, e->reg.identifier, key, value, flags & IPC_F_EXPECT_GEN, gen, &newgen, msg,
-					  sizeof msg);
+		int r = manager_prefs_set(m, e->reg.identifier, key, value, flags & IPC_F_EXPECT_GEN, gen, &newgen, true,
+					  msg, sizeof msg);
 		if (ipc_reply_init(&rep, req, r, r < 0 ? msg : NULL) == 0 && r == 0) ipc_put_u64(&rep, T_GEN, newgen);
 		break;
 	}
@@ -983,7 +984,7 @@ bool manager_developer(const struct manager *m) { return m->developer; }
 struct registry *manager_registry(struct manager *m) { return m->reg; }
 
 int manager_prefs_set(struct manager *m, const char *domain, const char *key, const char *value, bool check_gen,
-		      uint64_t gen, uint64_t *ret_gen, char *msg, size_t msglen)
+		      uint64_t gen, uint64_t *ret_gen, bool from_ext, char *msg, size_t msglen)
 {
 	if (!key || !*key || strlen(key) > PREFS_MAX_KEY) {
 		snprintf(msg, msglen, "preference key must be 1 to %u bytes", PREFS_MAX_KEY);
@@ -1010,7 +1011,7 @@ int manager_prefs_set(struct manager *m, const char *domain, const char *key, co
 		return r;
 	}
 	/* Tell the owning extension, so settings apply without a restart. */
-	struct ext *e = find_ext(m, domain);
+	struct ext *e = from_ext ? NULL : find_ext(m, domain);
 	if (e && e->sock >= 0) {
 		struct ipc_msg n;
 		if (ipc_msg_init(&n, EXT_PREFS_CHANGED, 0) == 0) {

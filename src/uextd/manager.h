@@ -62,9 +62,11 @@ int manager_reset(struct manager *m, char *msg, size_t msglen);
 int manager_set_developer(struct manager *m, bool on, char *msg, size_t msglen);
 bool manager_developer(const struct manager *m);
 
-/* Preferences, shared by the control socket and extensions. */
+/* Preferences, shared by the control socket and extensions. When the domain belongs to
+ * a running extension and the change did not come from it (from_ext false), the
+ * extension is told so it can apply the change. */
 int manager_prefs_set(struct manager *m, const char *domain, const char *key, const char *value, bool check_gen,
-		      uint64_t gen, uint64_t *ret_gen, char *msg, size_t msglen);
+		      uint64_t gen, uint64_t *ret_gen, bool from_ext, char *msg, size_t msglen);
 struct registry *manager_registry(struct manager *m);
 
 /* Observation. */

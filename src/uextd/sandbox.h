@@ -7,6 +7,9 @@
 #include <sys/types.h>
 
 #define SANDBOX_NO_SECCOMP (1u << 0) /* developer aid: skip the seccomp filter */
+/* Tests: make the tree read-only with the per-mount remount fallback even where
+ * mount_setattr(2) exists, so that path does not rot untested on new kernels. */
+#define SANDBOX_REMOUNT_FALLBACK (1u << 1)
 
 struct sandbox_config {
 	const char *ident;          /* extension identifier: names the cgroup */
@@ -18,6 +21,8 @@ struct sandbox_config {
 	int ipc_fd;                 /* becomes fd 3 in the child; -1 for none */
 	int stdio_fd;               /* becomes stdout and stderr; stdin is /dev/null; -1: /dev/null */
 	const char *data_dir;       /* writable directory owned by uid, bound at the same path; may be NULL */
+	const char *bundle_dir;     /* the staged bundle, bound read-only at the same path (it may live
+				     * under /tmp, which the sandbox covers); may be NULL */
 	const char *cgroup_group;   /* parent cgroup name for this manager, e.g. "uext" */
 	uint64_t memory_max;        /* bytes; 0 = no limit */
 	uint32_t pids_max;          /* 0 = no limit */

@@ -69,7 +69,7 @@ ok "equal version is a no-op, older version refused"
 # tampering: any change to any file is caught, naming the file
 make_bundle "$WORK/t" 1.2
 sign_bundle "$WORK/t" uext-examples
-echo "# changed" >>"$WORK/t/manifest.json"
+jq '.entitlements=["uext.all-powerful"]' "$WORK/t/manifest.json" >"$WORK/m" && cp "$WORK/m" "$WORK/t/manifest.json"
 if ctl install "$WORK/t" 2>"$WORK/err"; then fail "tampered bundle installed"; fi
 grep -q "manifest.json" "$WORK/err" || fail "tamper error must name the file: $(cat "$WORK/err")"
 sign_bundle "$WORK/t" uext-examples
