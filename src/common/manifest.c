@@ -142,7 +142,7 @@ int identifier_valid(const char *s)
 
 int publisher_valid(const char *s)
 {
-	size_t len;
+	size_t len = 0;
 
 	if (!s)
 		return 0;
@@ -634,7 +634,7 @@ int manifest_load_at(int dirfd, struct manifest *ret, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t len;
+	size_t len = 0;
 	int fd, r;
 
 	if (err && errlen)
