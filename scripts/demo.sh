@@ -36,7 +36,10 @@ dim=$(tput dim 2>/dev/null || true)
 off=$(tput sgr0 2>/dev/null || true)
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
 run() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; "$@"; }
-ctl() { "$UEXTCTL" --root "$DEMO_ROOT" "$@"; }
+# uextctl and uextd from the build, and the root for every uextctl call, so each command
+# shown below can be pasted as it is.
+export PATH="$B/src/uextctl:$B/src/uextd:$PATH" UEXT_ROOT="$DEMO_ROOT"
+ctl() { uextctl "$@"; }
 show_proc() {
 	local pid=$1
 	printf '   pid %s: ' "$pid"
@@ -61,29 +64,29 @@ step "1. start the manager under $DEMO_ROOT (its log is indented below)"
 UEXTD_PID=$(pgrep -n -f "^$UEXTD --root $DEMO_ROOT" || true)
 ctl status >/dev/null # waits (bounded) until the control socket answers
 UEXTD_PID=$(pgrep -n -f "^$UEXTD --root $DEMO_ROOT")
-run ctl status
+run uextctl status
 
 step "2. a publisher key, trusted by this manager"
-run ctl keygen uext-examples --dir "$DEMO_ROOT/keys-private"
+run uextctl keygen uext-examples --dir "$DEMO_ROOT/keys-private"
 run cp "$DEMO_ROOT/keys-private/uext-examples.pub" "$DEMO_ROOT/etc/uext/keys/"
 
 step "3. sign the example extension (version 1.0) and install it"
 cp -r "$B/bundles/hello" "$DEMO_ROOT/bundles/hello-1.0"
 run cat "$DEMO_ROOT/bundles/hello-1.0/manifest.json"
-run ctl sign "$DEMO_ROOT/bundles/hello-1.0" --key "$DEMO_ROOT/keys-private/uext-examples.key"
-run ctl install "$DEMO_ROOT/bundles/hello-1.0"
-run ctl list
+run uextctl sign "$DEMO_ROOT/bundles/hello-1.0" --key "$DEMO_ROOT/keys-private/uext-examples.key"
+run uextctl install "$DEMO_ROOT/bundles/hello-1.0"
+run uextctl list
 
 step "4. an admin approves it: it starts, sandboxed"
-run ctl approve $ID
+run uextctl approve $ID
 pid=$(ctl list --json | jq -r ".[] | select(.identifier==\"$ID\") | .pid")
 show_proc "$pid"
-run ctl prefs get $ID
+run uextctl prefs get $ID
 
 step "5. a tampered copy is refused, naming the file"
 cp -r "$DEMO_ROOT/bundles/hello-1.0" "$DEMO_ROOT/bundles/tampered"
 jq '.version="9.9"' "$DEMO_ROOT/bundles/hello-1.0/manifest.json" >"$DEMO_ROOT/bundles/tampered/manifest.json"
-run ctl install "$DEMO_ROOT/bundles/tampered" || true
+run uextctl install "$DEMO_ROOT/bundles/tampered" || true
 
 step "6. kill it with SIGKILL: the manager restarts it"
 run kill -KILL "$pid"
@@ -93,27 +96,27 @@ for _ in $(seq 250); do
 	sleep 0.02
 done
 echo "   pid $pid -> ${npid:-?}"
-run ctl list
+run uextctl list
 
 step "7. live preferences: a heartbeat every second, set while it runs"
-run ctl prefs set $ID heartbeat_s 1
+run uextctl prefs set $ID heartbeat_s 1
 ctl wait $ID running >/dev/null
 sleep 2.2 # let two heartbeats show in the log above
-run ctl prefs set $ID heartbeat_s 0
+run uextctl prefs set $ID heartbeat_s 0
 
 step "8. upgrade to 1.1: staged and verified first, then the old process is replaced"
 cp -r "$DEMO_ROOT/bundles/hello-1.0" "$DEMO_ROOT/bundles/hello-1.1"
 jq '.version="1.1"' "$DEMO_ROOT/bundles/hello-1.0/manifest.json" >"$DEMO_ROOT/bundles/hello-1.1/manifest.json"
-run ctl sign "$DEMO_ROOT/bundles/hello-1.1" --key "$DEMO_ROOT/keys-private/uext-examples.key"
-run ctl install "$DEMO_ROOT/bundles/hello-1.1"
-run ctl list
+run uextctl sign "$DEMO_ROOT/bundles/hello-1.1" --key "$DEMO_ROOT/keys-private/uext-examples.key"
+run uextctl install "$DEMO_ROOT/bundles/hello-1.1"
+run uextctl list
 
 step "9. remove it"
-run ctl uninstall $ID
-run ctl list
-run ctl history $ID
+run uextctl uninstall $ID
+run uextctl list
+run uextctl history $ID
 
 step "10. legacy kernel modules on this host (the analogue of macOS's legacy extension notice)"
-run ctl legacy
+run uextctl legacy
 
 step "done: stopping the manager"

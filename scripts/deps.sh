@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(
 	build-essential cmake ninja-build pkg-config clang
 	libsodium-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-ng-dev libcmocka-dev
-	jq bc util-linux procps iproute2 sqlite3
+	jq bc time util-linux procps iproute2 sqlite3
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -58,6 +58,7 @@ static int start(uext_extension *ext, void *data)
 	struct hello *h = data;
 	char uid[64], capeff[32], nnp[8], seccomp[8];
 	status_field("Uid", uid, sizeof uid);
+	uid[strcspn(uid, " \t")] = 0; /* real uid; effective and saved are the same */
 	status_field("CapEff", capeff, sizeof capeff);
 	status_field("NoNewPrivs", nnp, sizeof nnp);
 	status_field("Seccomp", seccomp, sizeof seccomp);

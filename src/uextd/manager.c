@@ -395,8 +395,8 @@ static void ext_exited(struct manager *m, struct ext *e, int status)
 			break;
 		}
 		uint64_t d = backoff_ms(e->ncrash);
-		ulog(LOG_WARNING, "'%s' pid %d %s; restart %u of %u in %llu ms", e->reg.identifier, (int)pid, how, e->ncrash,
-		     m->cfg.crash_limit - 1, (unsigned long long)d);
+		ulog(LOG_WARNING, "'%s' pid %d %s (crash %u of %u allowed in the window); restarting in %llu ms",
+		     e->reg.identifier, (int)pid, how, e->ncrash, m->cfg.crash_limit - 1, (unsigned long long)d);
 		e->run = RUN_BACKOFF;
 		ext_timer(m, e, d);
 		changed(m, e->reg.identifier);
