@@ -397,8 +397,8 @@ static void assert_in_cgroups(const struct run *r, const char *ident)
 
 		assert_non_null(m);
 		assert_non_null(p);
-		assert_int_equal(strncmp(m + 7, want, strlen(want)), 0);
-		assert_int_equal(strncmp(p + 5, want, strlen(want)), 0);
+		assert_int_equal(strncmp(m + 8, want, strlen(want)), 0);
+		assert_int_equal(strncmp(p + 6, want, strlen(want)), 0);
 	}
 	if (g_unified) {
 		char line[300];
