@@ -82,8 +82,19 @@ static int hash_fd(int fd, char hex[static crypto_hash_sha256_BYTES * 2 + 1], ui
 	return 0;
 }
 
-/* Walk dirfd (borrowed), appending every regular file with its digest. */
-static int walk(int top, const char *prefix, unsigned depth, struct list *l, char *err, size_t errlen)
+/* What a walk does with each entry. rel is the '/'-separated path from the top. */
+struct walker {
+	bool skip_sig_dir; /* leave out the top-level _uext/ (the signature itself) */
+	int (*dir)(void *ctx, const char *rel, char *err, size_t errlen);
+	/* fd: the file, opened O_RDONLY|O_NONBLOCK (borrowed); st: its fstat */
+	int (*file)(void *ctx, int fd, const char *rel, const struct stat *st, char *err, size_t errlen);
+	void *ctx;
+	unsigned files;
+};
+
+/* Walk the tree at top (borrowed): regular files and directories only, at most
+ * BUNDLE_MAX_FILES files, BUNDLE_MAX_DEPTH deep; anything else is refused by name. */
+static int walk(int top, const char *prefix, unsigned depth, struct walker *w, char *err, size_t errlen)
 {
 	if (depth > BUNDLE_MAX_DEPTH) {
 		say(err, errlen, "bundle: '%s' is nested deeper than %u directories", prefix, BUNDLE_MAX_DEPTH);
@@ -102,7 +113,7 @@ static int walk(int top, const char *prefix, unsigned depth, struct list *l, cha
 	while ((errno = 0, de = readdir(d))) {
 		const char *nm = de->d_name;
 		if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0) continue;
-		if (depth == 0 && strcmp(nm, BUNDLE_SIG_DIR) == 0) continue;
+		if (depth == 0 && w->skip_sig_dir && strcmp(nm, BUNDLE_SIG_DIR) == 0) continue;
 		char rel[REL_MAX];
 		if (snprintf(rel, sizeof rel, "%s%s%s", prefix, *prefix ? "/" : "", nm) >= (int)sizeof rel) {
 			say(err, errlen, "bundle: path '%.64s...' is too long", rel);
@@ -127,7 +138,8 @@ static int walk(int top, const char *prefix, unsigned depth, struct list *l, cha
 				say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
 				break;
 			}
-			r = walk(sub, rel, depth + 1, l, err, errlen);
+			r = w->dir ? w->dir(w->ctx, rel, err, errlen) : 0;
+			if (r == 0) r = walk(sub, rel, depth + 1, w, err, errlen);
 			close(sub);
 			if (r < 0) break;
 			continue;
@@ -138,58 +150,67 @@ static int walk(int top, const char *prefix, unsigned depth, struct list *l, cha
 			r = -EINVAL;
 			break;
 		}
-		if (l->n >= BUNDLE_MAX_FILES) {
+		if (++w->files > BUNDLE_MAX_FILES) {
 			say(err, errlen, "bundle: more than %u files", BUNDLE_MAX_FILES);
 			r = -E2BIG;
 			break;
 		}
-		if (l->n == l->cap) {
-			size_t nc = l->cap ? l->cap * 2 : 32;
-			struct entry *nv = realloc(l->v, nc * sizeof *nv);
-			if (!nv) {
-				r = -ENOMEM;
-				break;
-			}
-			l->v = nv;
-			l->cap = nc;
-		}
 		/* O_NONBLOCK: a file swapped for a fifo after the stat must not hang us. */
 		int ffd = openat(dirfd(d), nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (ffd < 0) {
-			r = -errno;
-			say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
-			break;
-		}
-		struct entry *e = &l->v[l->n];
-		uint64_t bytes = 0;
 		struct stat fst;
-		r = fstat(ffd, &fst) < 0 ? -errno : !S_ISREG(fst.st_mode) ? -EINVAL : hash_fd(ffd, e->hex, &bytes);
-		close(ffd);
+		if (ffd < 0)
+			r = -errno;
+		else if (fstat(ffd, &fst) < 0)
+			r = -errno;
+		else if (!S_ISREG(fst.st_mode))
+			r = -EINVAL;
 		if (r < 0) {
 			say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
+			if (ffd >= 0) close(ffd);
 			break;
 		}
-		l->bytes += bytes;
-		if (l->bytes > BUNDLE_MAX_BYTES) {
-			say(err, errlen, "bundle: larger than %llu bytes", (unsigned long long)BUNDLE_MAX_BYTES);
-			r = -EFBIG;
-			break;
-		}
-		if (!(e->path = strdup(rel))) {
-			r = -ENOMEM;
-			break;
-		}
-		l->n++;
+		r = w->file(w->ctx, ffd, rel, &fst, err, errlen);
+		close(ffd);
+		if (r < 0) break;
 	}
 	if (r == 0 && errno) r = -errno;
 	closedir(d);
 	return r;
 }
 
+static int digest_file(void *ctx, int fd, const char *rel, const struct stat *st, char *err, size_t errlen)
+{
+	struct list *l = ctx;
+	(void)st;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 32;
+		struct entry *nv = realloc(l->v, nc * sizeof *nv);
+		if (!nv) return -ENOMEM;
+		l->v = nv;
+		l->cap = nc;
+	}
+	struct entry *e = &l->v[l->n];
+	uint64_t bytes = 0;
+	int r = hash_fd(fd, e->hex, &bytes);
+	if (r < 0) {
+		say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
+		return r;
+	}
+	l->bytes += bytes;
+	if (l->bytes > BUNDLE_MAX_BYTES) {
+		say(err, errlen, "bundle: larger than %llu bytes", (unsigned long long)BUNDLE_MAX_BYTES);
+		return -EFBIG;
+	}
+	if (!(e->path = strdup(rel))) return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
 static int digest_bundle(int dirfd, struct list *l, char *err, size_t errlen)
 {
 	memset(l, 0, sizeof *l);
-	int r = walk(dirfd, "", 0, l, err, errlen);
+	struct walker w = { .skip_sig_dir = true, .file = digest_file, .ctx = l };
+	int r = walk(dirfd, "", 0, &w, err, errlen);
 	if (r < 0) {
 		list_done(l);
 		return r;
@@ -543,111 +564,56 @@ out:
 	return r;
 }
 
-/* Copy the tree at sfd (borrowed) into the directory dfd (borrowed). */
-static int copy_tree(int sfd, int dfd, const char *prefix, unsigned depth, struct list *count, char *err, size_t errlen)
+/* Staging writes below a directory it just created itself, so paths relative to it
+ * cannot meet a symlink. */
+struct copy {
+	int dfd;
+	uint64_t bytes;
+};
+
+static int copy_dir(void *ctx, const char *rel, char *err, size_t errlen)
 {
-	if (depth > BUNDLE_MAX_DEPTH) {
-		say(err, errlen, "bundle: '%s' is nested deeper than %u directories", prefix, BUNDLE_MAX_DEPTH);
-		return -ELOOP;
+	struct copy *c = ctx;
+	if (mkdirat(c->dfd, rel, 0755) < 0) {
+		say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
+		return -errno;
 	}
-	int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) return -errno;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = -errno;
-		close(fd);
-		return e;
+	return 0;
+}
+
+static int copy_file(void *ctx, int in, const char *rel, const struct stat *st, char *err, size_t errlen)
+{
+	struct copy *c = ctx;
+	mode_t mode = (st->st_mode & 0111) ? 0755 : 0644;
+	int out = openat(c->dfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (out < 0) {
+		say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
+		return -errno;
 	}
 	int r = 0;
-	struct dirent *de;
-	while ((errno = 0, de = readdir(d))) {
-		const char *nm = de->d_name;
-		if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0) continue;
-		char rel[REL_MAX];
-		if (snprintf(rel, sizeof rel, "%s%s%s", prefix, *prefix ? "/" : "", nm) >= (int)sizeof rel) {
-			say(err, errlen, "bundle: path '%.64s...' is too long", rel);
-			r = -ENAMETOOLONG;
-			break;
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0);
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+			char buf[65536];
+			n = read(in, buf, sizeof buf);
+			if (n > 0 && write(out, buf, (size_t)n) != n) n = -1;
 		}
-		struct stat st;
-		if (fstatat(dirfd(d), nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) {
 			r = -errno;
 			break;
 		}
-		if (S_ISDIR(st.st_mode)) {
-			int s2 = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (s2 < 0 || mkdirat(dfd, nm, 0755) < 0) {
-				r = -errno;
-				if (s2 >= 0) close(s2);
-				say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
-				break;
-			}
-			int d2 = openat(dfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (d2 < 0) {
-				r = -errno;
-				close(s2);
-				break;
-			}
-			r = copy_tree(s2, d2, rel, depth + 1, count, err, errlen);
-			close(s2);
-			close(d2);
-			if (r < 0) break;
-			continue;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			say(err, errlen, "bundle: '%s' is a %s; bundles hold only regular files and directories", rel,
-			    S_ISLNK(st.st_mode) ? "symbolic link" : "special file");
-			r = -EINVAL;
-			break;
-		}
-		if (++count->n > BUNDLE_MAX_FILES) {
-			say(err, errlen, "bundle: more than %u files", BUNDLE_MAX_FILES);
-			r = -E2BIG;
-			break;
-		}
-		int in = openat(dirfd(d), nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		if (in < 0) {
-			r = -errno;
-			say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
-			break;
-		}
-		mode_t mode = (st.st_mode & 0111) ? 0755 : 0644;
-		int out = openat(dfd, nm, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-		if (out < 0) {
-			r = -errno;
-			close(in);
-			break;
-		}
-		for (;;) {
-			ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-				char buf[65536];
-				n = read(in, buf, sizeof buf);
-				if (n > 0 && write(out, buf, (size_t)n) != n) n = -1;
-			}
-			if (n < 0 && errno == EINTR) continue;
-			if (n < 0) {
-				r = -errno;
-				break;
-			}
-			if (n == 0) break;
-			count->bytes += (uint64_t)n;
-			if (count->bytes > BUNDLE_MAX_BYTES) {
-				say(err, errlen, "bundle: larger than %llu bytes", (unsigned long long)BUNDLE_MAX_BYTES);
-				r = -EFBIG;
-				break;
-			}
-		}
-		if (r == 0 && fchmod(out, mode) < 0) r = -errno;
-		close(in);
-		if (close(out) < 0 && r == 0) r = -errno;
-		if (r < 0) {
-			if (!err || !err[0]) say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
-			break;
+		if (n == 0) break;
+		c->bytes += (uint64_t)n;
+		if (c->bytes > BUNDLE_MAX_BYTES) {
+			say(err, errlen, "bundle: larger than %llu bytes", (unsigned long long)BUNDLE_MAX_BYTES);
+			close(out);
+			return -EFBIG;
 		}
 	}
-	if (r == 0 && errno) r = -errno;
-	closedir(d);
+	if (r == 0 && fchmod(out, mode) < 0) r = -errno;
+	if (close(out) < 0 && r == 0) r = -errno;
+	if (r < 0) say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
 	return r;
 }
 
@@ -672,8 +638,9 @@ int bundle_stage(int src_dirfd, const char *dst_path, char *err, size_t errlen)
 		rmdir(tmp);
 		return e;
 	}
-	struct list count = { 0 };
-	int r = copy_tree(src_dirfd, dfd, "", 0, &count, err, errlen);
+	struct copy c = { .dfd = dfd };
+	struct walker w = { .dir = copy_dir, .file = copy_file, .ctx = &c };
+	int r = walk(src_dirfd, "", 0, &w, err, errlen);
 	if (r == 0 && fsync(dfd) < 0) r = -errno;
 	close(dfd);
 	if (r == 0 && rename(tmp, dst_path) < 0) {

@@ -1,6 +1,8 @@
 /* manifest.c owns the parsing and every check of a bundle's manifest.json; what the
  * manager does with a valid manifest (policy, signature, staging) lives elsewhere. */
 #include "manifest.h"
+#include "reason.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,68 +32,6 @@ static const char *const type_names[EXT_TYPE_COUNT] = {
 	[EXT_TYPE_DRIVER] = "driver",
 };
 
-__attribute__((format(printf, 3, 4)))
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* The reason ends up in logs and on an admin's terminal: keep it one printable
-	 * line whatever the manifest (or jansson's echo of it) contained. */
-	for (char *c = err; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-			*c = '?';
-}
-
-/* Untrusted text quoted for a reason: printable ASCII kept, other bytes as \xHH, cut
- * with "..." so one hostile value cannot crowd out the rest of the message. */
-static const char *quote(const char *s, char *buf, size_t n)
-{
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char tmp[8];
-		size_t k;
-
-		if (c == '"' || c == '\\')
-			k = (size_t)snprintf(tmp, sizeof(tmp), "\\%c", c);
-		else if (c >= 0x20 && c < 0x7f)
-			k = (size_t)snprintf(tmp, sizeof(tmp), "%c", c);
-		else
-			k = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-		/* Always leave room for "..." and the terminator. */
-		if (o + k + 4 > n) {
-			memcpy(buf + o, "...", 4);
-			return buf;
-		}
-		memcpy(buf + o, tmp, k);
-		o += k;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-static const char *jtype(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
-	}
-	return "an unknown value";
-}
 
 const char *ext_type_name(enum ext_type t)
 {
@@ -282,18 +222,18 @@ static int get_str(const json_t *root, const char *key, bool required, size_t ma
 
 	if (!v) {
 		if (required) {
-			seterr(err, errlen, "manifest: \"%s\" is missing", key);
+			reason_set(err, errlen, "manifest: \"%s\" is missing", key);
 			return -EINVAL;
 		}
 		*ret = NULL;
 		return 0;
 	}
 	if (!json_is_string(v)) {
-		seterr(err, errlen, "manifest: \"%s\": expected a string, got %s", key, jtype(v));
+		reason_set(err, errlen, "manifest: \"%s\": expected a string, got %s", key, reason_json_kind(v));
 		return -EINVAL;
 	}
 	if (json_string_length(v) > maxlen) {
-		seterr(err, errlen, "manifest: \"%s\": %zu bytes is over the %zu-byte cap", key,
+		reason_set(err, errlen, "manifest: \"%s\": %zu bytes is over the %zu-byte cap", key,
 		       json_string_length(v), maxlen);
 		return -EINVAL;
 	}
@@ -318,12 +258,12 @@ static int get_strv(const json_t *root, const char *key, size_t max_items, size_
 	int r;
 
 	if (arr && !json_is_array(arr)) {
-		seterr(err, errlen, "manifest: \"%s\": expected an array of strings, got %s", key,
-		       jtype(arr));
+		reason_set(err, errlen, "manifest: \"%s\": expected an array of strings, got %s", key,
+		       reason_json_kind(arr));
 		return -EINVAL;
 	}
 	if (arr && json_array_size(arr) > max_items) {
-		seterr(err, errlen, "manifest: \"%s\": %zu items is over the cap of %zu", key,
+		reason_set(err, errlen, "manifest: \"%s\": %zu items is over the cap of %zu", key,
 		       json_array_size(arr), max_items);
 		return -EINVAL;
 	}
@@ -332,20 +272,20 @@ static int get_strv(const json_t *root, const char *key, size_t max_items, size_
 		return -ENOMEM;
 	json_array_foreach(arr, i, v) {
 		if (!json_is_string(v)) {
-			seterr(err, errlen, "manifest: \"%s\"[%zu]: expected a string, got %s", key, i,
-			       jtype(v));
+			reason_set(err, errlen, "manifest: \"%s\"[%zu]: expected a string, got %s", key, i,
+			       reason_json_kind(v));
 			r = -EINVAL;
 			goto err;
 		}
 		if (json_string_length(v) > maxlen) {
-			seterr(err, errlen, "manifest: \"%s\"[%zu]: %zu bytes is over the %zu-byte cap",
+			reason_set(err, errlen, "manifest: \"%s\"[%zu]: %zu bytes is over the %zu-byte cap",
 			       key, i, json_string_length(v), maxlen);
 			r = -EINVAL;
 			goto err;
 		}
 		if (valid && !valid(json_string_value(v))) {
-			seterr(err, errlen, "manifest: \"%s\"[%zu]: %s is not %s", key, i,
-			       quote(json_string_value(v), qbuf, sizeof(qbuf)), what);
+			reason_set(err, errlen, "manifest: \"%s\"[%zu]: %s is not %s", key, i,
+			       reason_quote(json_string_value(v), qbuf, sizeof(qbuf)), what);
 			r = -EINVAL;
 			goto err;
 		}
@@ -370,20 +310,20 @@ static int check_executable(const json_t *v, char *err, size_t errlen)
 	char qbuf[QUOTE_MAX];
 
 	if (*s == '\0') {
-		seterr(err, errlen, "manifest: \"executable\" is empty");
+		reason_set(err, errlen, "manifest: \"executable\" is empty");
 		return -EINVAL;
 	}
 	if (*s == '/') {
-		seterr(err, errlen, "manifest: \"executable\": %s is absolute; it must be relative "
-		       "to the bundle", quote(json_string_value(v), qbuf, sizeof(qbuf)));
+		reason_set(err, errlen, "manifest: \"executable\": %s is absolute; it must be relative "
+		       "to the bundle", reason_quote(json_string_value(v), qbuf, sizeof(qbuf)));
 		return -EINVAL;
 	}
 	for (p = s; *p; ) {
 		size_t len = strcspn(p, "/");
 
 		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			seterr(err, errlen, "manifest: \"executable\": %s has a '..' component",
-			       quote(json_string_value(v), qbuf, sizeof(qbuf)));
+			reason_set(err, errlen, "manifest: \"executable\": %s has a '..' component",
+			       reason_quote(json_string_value(v), qbuf, sizeof(qbuf)));
 			return -EINVAL;
 		}
 		p += len;
@@ -391,8 +331,8 @@ static int check_executable(const json_t *v, char *err, size_t errlen)
 			p++;
 	}
 	if (has_controls(s, false)) {
-		seterr(err, errlen, "manifest: \"executable\": %s has control characters",
-		       quote(json_string_value(v), qbuf, sizeof(qbuf)));
+		reason_set(err, errlen, "manifest: \"executable\": %s has control characters",
+		       reason_quote(json_string_value(v), qbuf, sizeof(qbuf)));
 		return -EINVAL;
 	}
 	return 0;
@@ -408,29 +348,29 @@ static int parse_personalities(const json_t *root, struct manifest *m, char *err
 	if (m->type != EXT_TYPE_DRIVER)
 		return 0;
 	if (!arr) {
-		seterr(err, errlen, "manifest: \"personalities\" is missing (required for type "
+		reason_set(err, errlen, "manifest: \"personalities\" is missing (required for type "
 		       "\"driver\")");
 		return -EINVAL;
 	}
 	if (!json_is_array(arr)) {
-		seterr(err, errlen, "manifest: \"personalities\": expected an array of objects, "
-		       "got %s", jtype(arr));
+		reason_set(err, errlen, "manifest: \"personalities\": expected an array of objects, "
+		       "got %s", reason_json_kind(arr));
 		return -EINVAL;
 	}
 	if (json_array_size(arr) == 0) {
-		seterr(err, errlen, "manifest: \"personalities\" is empty; a driver needs at "
+		reason_set(err, errlen, "manifest: \"personalities\" is empty; a driver needs at "
 		       "least one");
 		return -EINVAL;
 	}
 	if (json_array_size(arr) > MANIFEST_MAX_PERSONALITIES) {
-		seterr(err, errlen, "manifest: \"personalities\": %zu items is over the cap of %u",
+		reason_set(err, errlen, "manifest: \"personalities\": %zu items is over the cap of %u",
 		       json_array_size(arr), MANIFEST_MAX_PERSONALITIES);
 		return -EINVAL;
 	}
 	json_array_foreach(arr, i, v) {
 		if (!json_is_object(v)) {
-			seterr(err, errlen, "manifest: \"personalities\"[%zu]: expected an object, "
-			       "got %s", i, jtype(v));
+			reason_set(err, errlen, "manifest: \"personalities\"[%zu]: expected an object, "
+			       "got %s", i, reason_json_kind(v));
 			return -EINVAL;
 		}
 	}
@@ -454,7 +394,7 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	if (err && errlen)
 		err[0] = '\0';
 	if (len > MANIFEST_MAX_BYTES) {
-		seterr(err, errlen, "manifest: %zu bytes is over the %u-byte cap", len,
+		reason_set(err, errlen, "manifest: %zu bytes is over the %u-byte cap", len,
 		       MANIFEST_MAX_BYTES);
 		return -E2BIG;
 	}
@@ -465,22 +405,22 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		if (json_error_code(&jerr) == json_error_out_of_memory) {
-			seterr(err, errlen, "manifest: out of memory");
+			reason_set(err, errlen, "manifest: out of memory");
 			return -ENOMEM;
 		}
-		seterr(err, errlen, "manifest: invalid JSON at line %d, column %d: %s", jerr.line,
+		reason_set(err, errlen, "manifest: invalid JSON at line %d, column %d: %s", jerr.line,
 		       jerr.column, jerr.text);
 		return -EINVAL;
 	}
 	if (!json_is_object(root)) {
-		seterr(err, errlen, "manifest: top level: expected an object, got %s", jtype(root));
+		reason_set(err, errlen, "manifest: top level: expected an object, got %s", reason_json_kind(root));
 		r = -EINVAL;
 		goto err;
 	}
 	json_object_foreach(root, key, child) {
 		if (too_deep(child, 1)) {
-			seterr(err, errlen, "manifest: %s: nested deeper than %u levels",
-			       quote(key, qbuf, sizeof(qbuf)), MANIFEST_MAX_DEPTH);
+			reason_set(err, errlen, "manifest: %s: nested deeper than %u levels",
+			       reason_quote(key, qbuf, sizeof(qbuf)), MANIFEST_MAX_DEPTH);
 			r = -EINVAL;
 			goto err;
 		}
@@ -490,9 +430,9 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	if (r < 0)
 		goto err;
 	if (!identifier_valid(json_string_value(v))) {
-		seterr(err, errlen, "manifest: \"identifier\": %s is not reverse-DNS (two or more "
+		reason_set(err, errlen, "manifest: \"identifier\": %s is not reverse-DNS (two or more "
 		       "'.'-separated labels of A-Z a-z 0-9 -)",
-		       quote(json_string_value(v), qbuf, sizeof(qbuf)));
+		       reason_quote(json_string_value(v), qbuf, sizeof(qbuf)));
 		r = -EINVAL;
 		goto err;
 	}
@@ -503,8 +443,8 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	if (r < 0)
 		goto err;
 	if (!publisher_valid(json_string_value(v))) {
-		seterr(err, errlen, "manifest: \"publisher\": %s is not 1 to %u of A-Z a-z 0-9 . _ - "
-		       "(no leading '.')", quote(json_string_value(v), qbuf, sizeof(qbuf)),
+		reason_set(err, errlen, "manifest: \"publisher\": %s is not 1 to %u of A-Z a-z 0-9 . _ - "
+		       "(no leading '.')", reason_quote(json_string_value(v), qbuf, sizeof(qbuf)),
 		       PUBLISHER_MAX);
 		r = -EINVAL;
 		goto err;
@@ -516,8 +456,8 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	if (r < 0)
 		goto err;
 	if (version_parse(json_string_value(v), &m.version) < 0) {
-		seterr(err, errlen, "manifest: \"version\": %s is not dotted numbers (1 to %u parts, "
-		       "each 0..999999999)", quote(json_string_value(v), qbuf, sizeof(qbuf)),
+		reason_set(err, errlen, "manifest: \"version\": %s is not dotted numbers (1 to %u parts, "
+		       "each 0..999999999)", reason_quote(json_string_value(v), qbuf, sizeof(qbuf)),
 		       VERSION_MAX_PARTS);
 		r = -EINVAL;
 		goto err;
@@ -530,9 +470,9 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 		goto err;
 	r = ext_type_from_name(json_string_value(v));
 	if (r < 0) {
-		seterr(err, errlen, "manifest: \"type\": %s is not one of endpoint-security, "
+		reason_set(err, errlen, "manifest: \"type\": %s is not one of endpoint-security, "
 		       "network-filter, app-proxy, dns-proxy, packet-tunnel, driver",
-		       quote(json_string_value(v), qbuf, sizeof(qbuf)));
+		       reason_quote(json_string_value(v), qbuf, sizeof(qbuf)));
 		goto err;
 	}
 	m.type = (enum ext_type)r;
@@ -549,8 +489,8 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	if (r < 0)
 		goto err;
 	if (v && (json_string_length(v) == 0 || has_controls(json_string_value(v), false))) {
-		seterr(err, errlen, "manifest: \"name\": %s is empty or has control characters",
-		       quote(json_string_value(v), qbuf, sizeof(qbuf)));
+		reason_set(err, errlen, "manifest: \"name\": %s is empty or has control characters",
+		       reason_quote(json_string_value(v), qbuf, sizeof(qbuf)));
 		r = -EINVAL;
 		goto err;
 	}
@@ -564,7 +504,7 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	if (r < 0)
 		goto err;
 	if (v && has_controls(json_string_value(v), true)) {
-		seterr(err, errlen, "manifest: \"description\" has control characters");
+		reason_set(err, errlen, "manifest: \"description\" has control characters");
 		r = -EINVAL;
 		goto err;
 	}
@@ -591,43 +531,10 @@ int manifest_parse(const char *text, size_t len, struct manifest *ret, char *err
 	return 0;
 err:
 	if (r == -ENOMEM)
-		seterr(err, errlen, "manifest: out of memory");
+		reason_set(err, errlen, "manifest: out of memory");
 	json_decref(root);
 	manifest_done(&m);
 	return r;
-}
-
-/* Read a whole regular file of at most cap bytes. The file may grow after fstat, so the
- * cap is enforced on what is read too. */
-static int read_capped(int fd, size_t cap, char **ret, size_t *ret_len)
-{
-	size_t len = 0;
-	char *buf = malloc(cap + 1);
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, cap + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			free(buf);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > cap) {
-			free(buf);
-			return -E2BIG;
-		}
-	}
-	*ret = buf;
-	*ret_len = len;
-	return 0;
 }
 
 int manifest_load_at(int dirfd, struct manifest *ret, char *err, size_t errlen)
@@ -645,34 +552,34 @@ int manifest_load_at(int dirfd, struct manifest *ret, char *err, size_t errlen)
 	if (fd < 0) {
 		r = -errno;
 		if (r == -ELOOP)
-			seterr(err, errlen, "manifest: \"" MANIFEST_FILE "\" is a symlink; refused");
+			reason_set(err, errlen, "manifest: \"" MANIFEST_FILE "\" is a symlink; refused");
 		else
-			seterr(err, errlen, "manifest: \"" MANIFEST_FILE "\": %s", strerror(-r));
+			reason_set(err, errlen, "manifest: \"" MANIFEST_FILE "\": %s", strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		seterr(err, errlen, "manifest: \"" MANIFEST_FILE "\": %s", strerror(-r));
+		reason_set(err, errlen, "manifest: \"" MANIFEST_FILE "\": %s", strerror(-r));
 		goto err;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "manifest: \"" MANIFEST_FILE "\" is not a regular file");
+		reason_set(err, errlen, "manifest: \"" MANIFEST_FILE "\" is not a regular file");
 		r = -EINVAL;
 		goto err;
 	}
 	if ((uintmax_t)st.st_size > MANIFEST_MAX_BYTES) {
-		seterr(err, errlen, "manifest: \"" MANIFEST_FILE "\": %jd bytes is over the %u-byte "
+		reason_set(err, errlen, "manifest: \"" MANIFEST_FILE "\": %jd bytes is over the %u-byte "
 		       "cap", (intmax_t)st.st_size, MANIFEST_MAX_BYTES);
 		r = -E2BIG;
 		goto err;
 	}
-	r = read_capped(fd, MANIFEST_MAX_BYTES, &buf, &len);
+	r = read_fd_capped(fd, MANIFEST_MAX_BYTES, &buf, &len);
 	if (r < 0) {
 		if (r == -E2BIG)
-			seterr(err, errlen, "manifest: \"" MANIFEST_FILE "\" grew over the %u-byte cap",
+			reason_set(err, errlen, "manifest: \"" MANIFEST_FILE "\" grew over the %u-byte cap",
 			       MANIFEST_MAX_BYTES);
 		else
-			seterr(err, errlen, "manifest: \"" MANIFEST_FILE "\": %s", strerror(-r));
+			reason_set(err, errlen, "manifest: \"" MANIFEST_FILE "\": %s", strerror(-r));
 		goto err;
 	}
 	r = manifest_parse(buf, len, ret, err, errlen);

@@ -1,6 +1,8 @@
 /* policy.c owns the admin policy: parsing and checking policy.json, and every decision
  * taken from it (pre-approve, wait for an admin, deny; removability). */
 #include "policy.h"
+#include "reason.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,67 +23,6 @@ struct policy {
 	bool allow_user_overrides;
 };
 
-__attribute__((format(printf, 3, 4)))
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	/* One printable line, whatever the file or the caller's strings held. */
-	for (char *c = err; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-			*c = '?';
-}
-
-/* Untrusted text quoted for a reason: printable ASCII kept, other bytes as \xHH, cut
- * with "..." so one hostile value cannot crowd out the rest of the message. */
-static const char *quote(const char *s, char *buf, size_t n)
-{
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char tmp[8];
-		size_t k;
-
-		if (c == '"' || c == '\\')
-			k = (size_t)snprintf(tmp, sizeof(tmp), "\\%c", c);
-		else if (c >= 0x20 && c < 0x7f)
-			k = (size_t)snprintf(tmp, sizeof(tmp), "%c", c);
-		else
-			k = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-		/* Always leave room for "..." and the terminator. */
-		if (o + k + 4 > n) {
-			memcpy(buf + o, "...", 4);
-			return buf;
-		}
-		memcpy(buf + o, tmp, k);
-		o += k;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-static const char *jtype(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE: return "a boolean";
-	case JSON_NULL: return "null";
-	}
-	return "an unknown value";
-}
 
 static int type_valid(const char *s)
 {
@@ -97,19 +38,19 @@ static int check_strv(const json_t *arr, const char *where, int (*valid)(const c
 	size_t i;
 
 	if (!json_is_array(arr)) {
-		seterr(err, errlen, "policy: %s: expected an array of strings, got %s", where,
-		       jtype(arr));
+		reason_set(err, errlen, "policy: %s: expected an array of strings, got %s", where,
+		       reason_json_kind(arr));
 		return -EINVAL;
 	}
 	json_array_foreach(arr, i, v) {
 		if (!json_is_string(v)) {
-			seterr(err, errlen, "policy: %s[%zu]: expected a string, got %s", where, i,
-			       jtype(v));
+			reason_set(err, errlen, "policy: %s[%zu]: expected a string, got %s", where, i,
+			       reason_json_kind(v));
 			return -EINVAL;
 		}
 		if (!valid(json_string_value(v))) {
-			seterr(err, errlen, "policy: %s[%zu]: %s is not %s", where, i,
-			       quote(json_string_value(v), qbuf, sizeof(qbuf)), what);
+			reason_set(err, errlen, "policy: %s[%zu]: %s is not %s", where, i,
+			       reason_quote(json_string_value(v), qbuf, sizeof(qbuf)), what);
 			return -EINVAL;
 		}
 	}
@@ -126,15 +67,15 @@ static int check_map(const json_t *obj, const char *key, int (*valid)(const char
 	int r;
 
 	if (!json_is_object(obj)) {
-		seterr(err, errlen, "policy: \"%s\": expected an object of publisher: [...], got %s",
-		       key, jtype(obj));
+		reason_set(err, errlen, "policy: \"%s\": expected an object of publisher: [...], got %s",
+		       key, reason_json_kind(obj));
 		return -EINVAL;
 	}
 	json_object_foreach((json_t *)obj, pub, arr) {
 		/* A key that cannot be a publisher is a typo that would match nothing. */
 		if (!publisher_valid(pub)) {
-			seterr(err, errlen, "policy: \"%s\": %s is not a publisher name", key,
-			       quote(pub, qbuf, sizeof(qbuf)));
+			reason_set(err, errlen, "policy: \"%s\": %s is not a publisher name", key,
+			       reason_quote(pub, qbuf, sizeof(qbuf)));
 			return -EINVAL;
 		}
 		snprintf(where, sizeof(where), "\"%s\"[\"%s\"]", key, pub);
@@ -153,14 +94,14 @@ static int policy_check(const json_t *root, char *err, size_t errlen)
 	int r;
 
 	if (!json_is_object(root)) {
-		seterr(err, errlen, "policy: top level: expected an object, got %s", jtype(root));
+		reason_set(err, errlen, "policy: top level: expected an object, got %s", reason_json_kind(root));
 		return -EINVAL;
 	}
 	json_object_foreach((json_t *)root, key, v) {
 		if (strcmp(key, "allow_user_overrides") == 0) {
 			if (!json_is_boolean(v)) {
-				seterr(err, errlen, "policy: \"allow_user_overrides\": expected true "
-				       "or false, got %s", jtype(v));
+				reason_set(err, errlen, "policy: \"allow_user_overrides\": expected true "
+				       "or false, got %s", reason_json_kind(v));
 				return -EINVAL;
 			}
 			r = 0;
@@ -178,7 +119,7 @@ static int policy_check(const json_t *root, char *err, size_t errlen)
 		} else {
 			/* A misspelt key in a security policy would silently allow or deny
 			 * something else than the admin meant: refuse it. */
-			seterr(err, errlen, "policy: unknown key %s", quote(key, qbuf, sizeof(qbuf)));
+			reason_set(err, errlen, "policy: unknown key %s", reason_quote(key, qbuf, sizeof(qbuf)));
 			return -EINVAL;
 		}
 		if (r < 0)
@@ -197,7 +138,7 @@ int policy_parse(const char *text, size_t len, struct policy **ret, char *err, s
 	if (err && errlen)
 		err[0] = '\0';
 	if (len > POLICY_MAX_BYTES) {
-		seterr(err, errlen, "policy: %zu bytes is over the %u-byte cap", len,
+		reason_set(err, errlen, "policy: %zu bytes is over the %u-byte cap", len,
 		       POLICY_MAX_BYTES);
 		return -E2BIG;
 	}
@@ -209,7 +150,7 @@ int policy_parse(const char *text, size_t len, struct policy **ret, char *err, s
 			r = -ENOMEM;
 			goto err;
 		}
-		seterr(err, errlen, "policy: invalid JSON at line %d, column %d: %s", jerr.line,
+		reason_set(err, errlen, "policy: invalid JSON at line %d, column %d: %s", jerr.line,
 		       jerr.column, jerr.text);
 		return -EINVAL;
 	}
@@ -227,7 +168,7 @@ int policy_parse(const char *text, size_t len, struct policy **ret, char *err, s
 	return 0;
 err:
 	if (r == -ENOMEM)
-		seterr(err, errlen, "policy: out of memory");
+		reason_set(err, errlen, "policy: out of memory");
 	json_decref(root);
 	return r;
 }
@@ -238,7 +179,6 @@ int policy_load(const char *path, struct policy **ret, char *err, size_t errlen)
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
-	ssize_t n;
 	int fd, r;
 
 	if (err && errlen)
@@ -249,7 +189,7 @@ int policy_load(const char *path, struct policy **ret, char *err, size_t errlen)
 	if (fd < 0 && errno == ENOENT) {
 		p = calloc(1, sizeof(*p));
 		if (!p) {
-			seterr(err, errlen, "policy: out of memory");
+			reason_set(err, errlen, "policy: out of memory");
 			return -ENOMEM;
 		}
 		p->allow_user_overrides = true;
@@ -258,47 +198,32 @@ int policy_load(const char *path, struct policy **ret, char *err, size_t errlen)
 	}
 	if (fd < 0) {
 		r = -errno;
-		seterr(err, errlen, "policy: '%s': %s", path, strerror(-r));
+		reason_set(err, errlen, "policy: '%s': %s", path, strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		seterr(err, errlen, "policy: '%s': %s", path, strerror(-r));
+		reason_set(err, errlen, "policy: '%s': %s", path, strerror(-r));
 		goto err;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "policy: '%s' is not a regular file", path);
+		reason_set(err, errlen, "policy: '%s' is not a regular file", path);
 		r = -EINVAL;
 		goto err;
 	}
 	if ((uintmax_t)st.st_size > POLICY_MAX_BYTES) {
-		seterr(err, errlen, "policy: '%s': %jd bytes is over the %u-byte cap", path,
+		reason_set(err, errlen, "policy: '%s': %jd bytes is over the %u-byte cap", path,
 		       (intmax_t)st.st_size, POLICY_MAX_BYTES);
 		r = -E2BIG;
 		goto err;
 	}
-	buf = malloc(POLICY_MAX_BYTES + 1);
-	if (!buf) {
-		seterr(err, errlen, "policy: out of memory");
-		r = -ENOMEM;
+	r = read_fd_capped(fd, POLICY_MAX_BYTES, &buf, &len);
+	if (r < 0) {
+		if (r == -E2BIG)
+			reason_set(err, errlen, "policy: '%s' grew over the %u-byte cap", path, POLICY_MAX_BYTES);
+		else
+			reason_set(err, errlen, "policy: '%s': %s", path, strerror(-r));
 		goto err;
-	}
-	/* Read one byte past the cap: the file may have grown since fstat. */
-	while ((n = read(fd, buf + len, POLICY_MAX_BYTES + 1 - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			seterr(err, errlen, "policy: '%s': %s", path, strerror(-r));
-			goto err;
-		}
-		len += (size_t)n;
-		if (len > POLICY_MAX_BYTES) {
-			seterr(err, errlen, "policy: '%s' grew over the %u-byte cap", path,
-			       POLICY_MAX_BYTES);
-			r = -E2BIG;
-			goto err;
-		}
 	}
 	r = policy_parse(buf, len, ret, err, errlen);
 err:
@@ -342,33 +267,33 @@ enum policy_decision policy_decide(const struct policy *p, const char *publisher
 	const json_t *types;
 
 	if (!publisher || !identifier || (unsigned)type >= EXT_TYPE_COUNT) {
-		seterr(reason, reasonlen, "policy: invalid request (no publisher, identifier or type)");
+		reason_set(reason, reasonlen, "policy: invalid request (no publisher, identifier or type)");
 		return POLICY_DENY;
 	}
 	/* allowed_types restricts every decision, pre-approved or not, as macOS's
 	 * AllowedSystemExtensionTypes does: an allowed publisher is no way around it. */
 	types = per_publisher(p, "allowed_types", publisher);
 	if (types && !list_has(types, ext_type_name(type))) {
-		seterr(reason, reasonlen, "policy: type \"%s\" is not in \"allowed_types\" for "
+		reason_set(reason, reasonlen, "policy: type \"%s\" is not in \"allowed_types\" for "
 		       "publisher \"%.64s\"", ext_type_name(type), publisher);
 		return POLICY_DENY;
 	}
 	if (p && p->root && list_has(json_object_get(p->root, "allowed_publishers"), publisher)) {
-		seterr(reason, reasonlen, "policy: publisher \"%.64s\" is in \"allowed_publishers\"",
+		reason_set(reason, reasonlen, "policy: publisher \"%.64s\" is in \"allowed_publishers\"",
 		       publisher);
 		return POLICY_ALLOW;
 	}
 	if (list_has(per_publisher(p, "allowed_extensions", publisher), identifier)) {
-		seterr(reason, reasonlen, "policy: \"%.255s\" is in \"allowed_extensions\" for "
+		reason_set(reason, reasonlen, "policy: \"%.255s\" is in \"allowed_extensions\" for "
 		       "publisher \"%.64s\"", identifier, publisher);
 		return POLICY_ALLOW;
 	}
 	if (policy_allow_user_overrides(p)) {
-		seterr(reason, reasonlen, "policy: \"%.255s\" is not pre-approved; waiting for an "
+		reason_set(reason, reasonlen, "policy: \"%.255s\" is not pre-approved; waiting for an "
 		       "admin's approval", identifier);
 		return POLICY_NEEDS_USER;
 	}
-	seterr(reason, reasonlen, "policy: \"%.255s\" is not pre-approved and "
+	reason_set(reason, reasonlen, "policy: \"%.255s\" is not pre-approved and "
 	       "\"allow_user_overrides\" is false", identifier);
 	return POLICY_DENY;
 }

@@ -43,52 +43,44 @@ int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-int read_file_capped(const char *path, size_t cap, char **ret, size_t *ret_len)
+int read_fd_capped(int fd, size_t cap, char **ret, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EINVAL;
-	}
-	if ((size_t)st.st_size > cap) {
-		close(fd);
-		return -E2BIG;
-	}
-	char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
+	if (fstat(fd, &st) < 0) return -errno;
+	if (!S_ISREG(st.st_mode)) return -EINVAL;
+	if ((uint64_t)st.st_size > cap) return -E2BIG;
+	char *buf = malloc(cap + 1);
+	if (!buf) return -ENOMEM;
 	size_t len = 0;
 	for (;;) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+		/* One byte past the cap: the file may have grown since fstat. */
+		ssize_t n = read(fd, buf + len, cap + 1 - len);
 		if (n < 0 && errno == EINTR) continue;
 		if (n < 0) {
 			int e = -errno;
 			free(buf);
-			close(fd);
 			return e;
 		}
 		if (n == 0) break;
 		len += (size_t)n;
-		if (len > (size_t)st.st_size) { /* grew while reading */
+		if (len > cap) {
 			free(buf);
-			close(fd);
 			return -E2BIG;
 		}
 	}
-	close(fd);
 	buf[len] = 0;
 	*ret = buf;
 	if (ret_len) *ret_len = len;
 	return 0;
+}
+
+int read_file_capped(const char *path, size_t cap, char **ret, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) return -errno;
+	int r = read_fd_capped(fd, cap, ret, ret_len);
+	close(fd);
+	return r;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)

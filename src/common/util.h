@@ -13,7 +13,11 @@ int64_t now_real_ms(void);
 
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);
-/* Read a whole file of at most cap bytes (NUL-terminated). -E2BIG when larger. */
+/* Read the whole regular file behind fd (borrowed), at most cap bytes, NUL-terminated
+ * (*ret malloc'ed). -EINVAL when not a regular file, -E2BIG when larger than cap, also
+ * when it grows past cap while being read. */
+int read_fd_capped(int fd, size_t cap, char **ret, size_t *ret_len);
+/* The same for a path; opened O_NONBLOCK so a fifo cannot hang the caller. */
 int read_file_capped(const char *path, size_t cap, char **ret, size_t *ret_len);
 /* Write a file atomically (temp file + fsync + rename) with mode. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

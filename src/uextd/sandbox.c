@@ -686,15 +686,46 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
+/* Bind the directory held by fd (opened before /tmp was covered) back at path, creating
+ * the mount point inside a fresh tmpfs when needed. The bind inherits the read-only flag
+ * of its source; writable clears it (and sets nosuid, nodev). */
+static int bind_own_path(int fd, const char *path, bool writable, unsigned flags)
+{
+	struct sb_mount_attr rw = { .attr_clr = MOUNT_ATTR_RDONLY,
+				    .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+	char src[64];
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		r = mkdir_p(path);
+		if (r < 0)
+			return r;
+	}
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+	if (mount(src, path, NULL, MS_BIND, NULL) < 0)
+		return -errno;
+	if (!writable)
+		return 0;
+	r = -ENOSYS;
+	if (!(flags & SANDBOX_REMOUNT_FALLBACK)) {
+		r = sys_mount_setattr(path, 0, &rw) < 0 ? -errno : 0;
+		if (r < 0 && r != -ENOSYS)
+			return r;
+	}
+	if (r == -ENOSYS &&
+	    mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
 /* The private, read-only view of the host: fresh /tmp and /dev/shm, data_dir writable.
  * *step names what failed. */
 static int child_mounts(const struct sandbox_config *c, const char **step)
 {
 	struct sb_mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
-	struct sb_mount_attr rw = { .attr_clr = MOUNT_ATTR_RDONLY,
-				    .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
-	char src[64];
-	struct stat st;
 	int data_fd = -1, bundle_fd = -1, r;
 
 	*step = "unshare mount namespace";
@@ -745,44 +776,18 @@ static int child_mounts(const struct sandbox_config *c, const char **step)
 
 	if (c->data_dir) {
 		*step = "bind data_dir";
-		if (stat(c->data_dir, &st) < 0) {
-			if (errno != ENOENT)
-				return -errno;
-			r = mkdir_p(c->data_dir);
-			if (r < 0)
-				return r;
-		}
-		snprintf(src, sizeof(src), "/proc/self/fd/%d", data_fd);
-		if (mount(src, c->data_dir, NULL, MS_BIND, NULL) < 0)
-			return -errno;
-		/* The bind copied the read-only flag of its source mount. */
-		r = -ENOSYS;
-		if (!(c->flags & SANDBOX_REMOUNT_FALLBACK)) {
-			r = sys_mount_setattr(c->data_dir, 0, &rw) < 0 ? -errno : 0;
-			if (r < 0 && r != -ENOSYS)
-				return r;
-		}
-		if (r == -ENOSYS &&
-		    mount(NULL, c->data_dir, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV,
-			  NULL) < 0)
-			return -errno;
+		r = bind_own_path(data_fd, c->data_dir, true, c->flags);
 		close(data_fd);
+		if (r < 0)
+			return r;
 	}
 	if (c->bundle_dir) {
-		/* Bound after the tmpfs mounts so a bundle under /tmp stays visible; the bind
-		 * keeps the read-only flag of its source. */
+		/* Bound after the tmpfs mounts so a bundle under /tmp stays visible. */
 		*step = "bind bundle_dir";
-		if (stat(c->bundle_dir, &st) < 0) {
-			if (errno != ENOENT)
-				return -errno;
-			r = mkdir_p(c->bundle_dir);
-			if (r < 0)
-				return r;
-		}
-		snprintf(src, sizeof(src), "/proc/self/fd/%d", bundle_fd);
-		if (mount(src, c->bundle_dir, NULL, MS_BIND, NULL) < 0)
-			return -errno;
+		r = bind_own_path(bundle_fd, c->bundle_dir, false, c->flags);
 		close(bundle_fd);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
