@@ -218,6 +218,7 @@ static void handle(struct control *c, struct conn *cn, struct ipc_msg *req)
 	int r = 0;
 	ipc_get_str(req, T_IDENT, &ident);
 	ipc_get_u32(req, T_FLAGS, &flags);
+	manager_refresh_policy(m); /* an edited policy.json applies to this very request */
 
 	if (is_mutation(req->type) && !cn->admin) {
 		ulog(LOG_NOTICE, "control: %s refused for uid %u pid %d (not root or uext-admin)", ipc_type_name(req->type),

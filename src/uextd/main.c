@@ -49,6 +49,14 @@ struct ctx {
 	bool stopping;
 };
 
+static void on_hup(struct loop *l, int signo, void *data)
+{
+	struct ctx *x = data;
+	(void)l;
+	(void)signo;
+	manager_refresh_policy(x->m);
+}
+
 static void shutdown_done(struct manager *m, void *data)
 {
 	struct ctx *x = data;
@@ -146,7 +154,8 @@ int main(int argc, char **argv)
 	if ((r = loop_new(&loop)) < 0 || (r = manager_new(loop, &cfg, &m)) < 0) goto out;
 	x.loop = loop;
 	x.m = m;
-	if ((r = loop_add_signal(loop, SIGTERM, on_term, &x)) < 0 || (r = loop_add_signal(loop, SIGINT, on_term, &x)) < 0)
+	if ((r = loop_add_signal(loop, SIGTERM, on_term, &x)) < 0 || (r = loop_add_signal(loop, SIGINT, on_term, &x)) < 0 ||
+	    (r = loop_add_signal(loop, SIGHUP, on_hup, &x)) < 0)
 		goto out;
 	if ((r = manager_start(m)) < 0) goto out;
 	if ((r = control_new(loop, m, cfg.paths.control, &ctl)) < 0) {

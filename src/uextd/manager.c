@@ -70,6 +70,14 @@ struct manager {
 	struct loop *loop;
 	struct registry *reg;
 	struct policy *policy;
+	struct policy_stamp {
+		dev_t dev;
+		ino_t ino;
+		off_t size;
+		time_t sec;
+		long nsec;
+		bool present;
+	} policy_stamp;
 	char policy_error[256];
 	char cgroup_group[64];
 	bool developer;
@@ -630,21 +638,42 @@ static void on_ext_out(struct loop *l, int fd, uint32_t events, void *data)
 
 /* ---- lifecycle ---- */
 
-static void load_policy(struct manager *m)
+/* Load the policy file if it changed since the last load (or at start). A broken file
+ * must not widen what is allowed: the previous policy stays, installs are refused until
+ * it is fixed, and status says why. A policy that now pre-approves an extension waiting
+ * for an admin completes its activation, as installing an MDM profile does on macOS. */
+void manager_refresh_policy(struct manager *m)
 {
+	struct stat st;
+	struct policy_stamp now = { 0 };
+	if (stat(m->cfg.paths.policy, &st) == 0)
+		now = (struct policy_stamp){ st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec, true };
+	if (m->policy && memcmp(&now, &m->policy_stamp, sizeof now) == 0) return;
+	m->policy_stamp = now;
 	char err[256] = "";
 	struct policy *p = NULL;
 	int r = policy_load(m->cfg.paths.policy, &p, err, sizeof err);
 	if (r < 0) {
-		/* A broken policy file must not widen what is allowed: keep the previous one,
-		 * or, at start-up, refuse everything until it is fixed. */
 		snprintf(m->policy_error, sizeof m->policy_error, "%s", err[0] ? err : strerror(-r));
 		ulog(LOG_ERR, "policy '%s': %s", m->cfg.paths.policy, m->policy_error);
+		if (!m->policy) /* at start-up: nothing is pre-approved, nobody may approve */
+			policy_parse("{\"allow_user_overrides\": false}", 31, &m->policy, err, sizeof err);
 		return;
 	}
+	if (m->policy) ulog(LOG_NOTICE, "policy '%s' reloaded", m->cfg.paths.policy);
 	m->policy_error[0] = 0;
 	policy_free(m->policy);
 	m->policy = p;
+	for (struct ext *e = m->exts; e; e = e->next) {
+		if (strcmp(e->reg.state, ST_WAITING) != 0) continue;
+		char reason[256] = "";
+		enum ext_type t = (enum ext_type)ext_type_from_name(e->reg.type);
+		if (policy_decide(m->policy, e->reg.publisher, e->reg.identifier, t, reason, sizeof reason) != POLICY_ALLOW)
+			continue;
+		strlcpy_(e->reg.approved_by, "policy", sizeof e->reg.approved_by);
+		set_state(m, e, ST_ENABLED, "approved by the new policy; %s", reason);
+		ext_spawn(m, e);
+	}
 }
 
 static const char *staged_name(const struct manifest *mf, char *buf, size_t n)
@@ -683,6 +712,7 @@ int manager_install(struct manager *m, int dirfd, const char *path, bool force, 
 	bool is_signed = true;
 	ident_out[0] = 0;
 
+	manager_refresh_policy(m);
 	/* Verify the private copy, never the caller's bundle: it can change after the check. */
 	r = manifest_load_at(dirfd, &mf, err, sizeof err);
 	if (r < 0) {
@@ -1107,10 +1137,6 @@ int manager_start(struct manager *m)
 	int64_t dev = 0;
 	registry_setting_get(m->reg, "developer_mode", 0, &dev);
 	m->developer = dev != 0;
-	load_policy(m);
-	if (!m->policy) { /* a broken file at start-up: nothing is pre-approved */
-		policy_parse("{\"allow_user_overrides\": false}", 31, &m->policy, err, sizeof err);
-	}
 	if (loop_add_signal(m->loop, SIGCHLD, on_sigchld, m) < 0) return -errno;
 
 	struct reg_ext *rows = NULL;
@@ -1131,13 +1157,14 @@ int manager_start(struct manager *m)
 	remove_orphan_copies(m);
 	if (m->developer) ulog(LOG_WARNING, "developer mode is ON: unsigned bundles are accepted");
 	/* Processes of a previous manager died with it (PDEATHSIG); whatever they left in
-	 * their cgroups goes now, then every enabled extension starts again. */
+	 * their cgroups goes first, then every enabled extension starts again. */
+	for (struct ext *e = m->exts; e; e = e->next) sandbox_cgroup_cleanup(m->cgroup_group, e->reg.identifier);
+	manager_refresh_policy(m); /* may enable (and start) extensions waiting for approval */
 	for (struct ext *e = m->exts, *next; e; e = next) {
 		next = e->next;
-		sandbox_cgroup_cleanup(m->cgroup_group, e->reg.identifier);
 		if (strcmp(e->reg.state, ST_UNINSTALLING) == 0)
 			finish_uninstall(m, e);
-		else if (strcmp(e->reg.state, ST_ENABLED) == 0)
+		else if (strcmp(e->reg.state, ST_ENABLED) == 0 && e->run == RUN_STOPPED)
 			ext_spawn(m, e);
 	}
 	ulog(LOG_INFO, "manager ready: %zu extension%s, root '%s'", n, n == 1 ? "" : "s", p->root[0] ? p->root : "/");

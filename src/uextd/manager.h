@@ -61,6 +61,8 @@ int manager_uninstall(struct manager *m, const char *ident, char *msg, size_t ms
 int manager_reset(struct manager *m, char *msg, size_t msglen);
 int manager_set_developer(struct manager *m, bool on, char *msg, size_t msglen);
 bool manager_developer(const struct manager *m);
+/* Reload <conf>/policy.json if it changed (cheap: one stat). */
+void manager_refresh_policy(struct manager *m);
 
 /* Preferences, shared by the control socket and extensions. When the domain belongs to
  * a running extension and the change did not come from it (from_ext false), the

@@ -48,6 +48,21 @@ ctl install "$WORK/r" >/dev/null
 ctl uninstall org.uext.example.removable >/dev/null
 ok "policy-approved extension removable only when listed"
 
+# An edited policy applies at once: allowing admins to approve makes the driver wait;
+# listing it then completes the activation without an admin (as an MDM profile does).
+cat >"$POLICY" <<'JSON'
+{"allowed_publishers": ["uext-examples"], "allowed_types": {"evilcorp": ["driver"]}}
+JSON
+ctl install "$WORK/d" >/dev/null
+assert_eq "$(json_of com.evilcorp.drv state)" activated_waiting_for_user "driver waits under the edited policy"
+cat >"$POLICY" <<'JSON'
+{"allowed_publishers": ["uext-examples"], "allowed_types": {"evilcorp": ["driver"]},
+ "allowed_extensions": {"evilcorp": ["com.evilcorp.drv"]}}
+JSON
+ctl wait com.evilcorp.drv running >/dev/null || fail "policy change did not complete the activation"
+assert_eq "$(json_of com.evilcorp.drv approved_by)" policy "approved by the policy"
+ok "policy edits apply without a restart and complete waiting activations"
+
 # A broken policy refuses installs (after a manager restart) rather than widening them.
 echo '{"allowed_publisherz": ["x"]}' >"$POLICY"
 stop_uextd
