@@ -48,6 +48,13 @@ struct waiter {
 	bool used;
 };
 
+/* An install being staged by a worker: its reply goes to conn, if still connected. */
+struct pending_install {
+	struct control *c;
+	struct conn *conn; /* NULL once the client went away */
+	uint32_t seq, flags, timeout_ms;
+};
+
 struct control {
 	struct loop *loop;
 	struct manager *m;
@@ -57,6 +64,7 @@ struct control {
 	bool have_admin_gid;
 	struct conn *conns[MAX_CONNS];
 	struct waiter waiters[MAX_WAITERS];
+	struct pending_install *installs[MAX_CONNS];
 };
 
 static void conn_close(struct control *c, struct conn *cn)
@@ -68,8 +76,10 @@ static void conn_close(struct control *c, struct conn *cn)
 			w->used = false;
 		}
 	}
-	for (unsigned i = 0; i < MAX_CONNS; i++)
+	for (unsigned i = 0; i < MAX_CONNS; i++) {
 		if (c->conns[i] == cn) c->conns[i] = NULL;
+		if (c->installs[i] && c->installs[i]->conn == cn) c->installs[i]->conn = NULL;
+	}
 	loop_remove_fd(c->loop, cn->fd);
 	close(cn->fd);
 	free(cn);
@@ -165,24 +175,22 @@ static void on_wait_timeout(struct loop *l, struct loop_timer *t, void *data)
 }
 
 /* Park the request until the condition holds; answers at once if it already does. */
-static void park(struct control *c, struct conn *cn, const struct ipc_msg *req, const char *ident,
+static void park(struct control *c, struct conn *cn, uint32_t seq, uint32_t ms, const char *ident,
 		 enum wait_for what, const char *msg)
 {
-	uint32_t ms = DEFAULT_WAIT_MS;
-	ipc_get_u32(req, T_TIMEOUT, &ms);
 	if (ms > MAX_WAIT_MS) ms = MAX_WAIT_MS;
 	struct waiter *w = NULL;
 	for (unsigned i = 0; i < MAX_WAITERS && !w; i++)
 		if (!c->waiters[i].used) w = &c->waiters[i];
 	struct ipc_msg rep;
 	if (!w) {
-		if (ipc_reply_init(&rep, req, -EBUSY, "too many waiting requests") == 0) {
+		if (ipc_reply_init(&rep, &(struct ipc_msg){ .seq = seq }, -EBUSY, "too many waiting requests") == 0) {
 			send_reply(c, cn, &rep);
 			ipc_msg_done(&rep);
 		}
 		return;
 	}
-	*w = (struct waiter){ .conn = cn, .seq = req->seq, .what = what, .c = c, .used = true };
+	*w = (struct waiter){ .conn = cn, .seq = seq, .what = what, .c = c, .used = true };
 	strlcpy_(w->ident, ident, sizeof w->ident);
 	strlcpy_(w->msg, msg, sizeof w->msg);
 	int err;
@@ -193,6 +201,33 @@ static void park(struct control *c, struct conn *cn, const struct ipc_msg *req, 
 		return;
 	}
 	w->timer = loop_timer_add(c->loop, ms, on_wait_timeout, w);
+}
+
+static uint32_t req_timeout(const struct ipc_msg *req)
+{
+	uint32_t ms = DEFAULT_WAIT_MS;
+	ipc_get_u32(req, T_TIMEOUT, &ms);
+	return ms;
+}
+
+static void on_installed(struct manager *m, int err, const char *ident, const char *msg, void *data)
+{
+	struct pending_install *p = data;
+	struct control *c = p->c;
+	for (unsigned i = 0; i < MAX_CONNS; i++)
+		if (c->installs[i] == p) c->installs[i] = NULL;
+	struct conn *cn = p->conn;
+	if (cn && err == 0 && (p->flags & IPC_F_WAIT) && *ident) {
+		park(c, cn, p->seq, p->timeout_ms, ident, WAIT_RUNNING, msg);
+	} else if (cn) {
+		struct ipc_msg rep;
+		if (ipc_reply_init(&rep, &(struct ipc_msg){ .seq = p->seq }, err, msg) == 0) {
+			if (*ident) put_view(m, ident, &rep);
+			send_reply(c, cn, &rep);
+			ipc_msg_done(&rep);
+		}
+	}
+	free(p);
 }
 
 static bool is_mutation(uint16_t type)
@@ -253,17 +288,25 @@ static void handle(struct control *c, struct conn *cn, struct ipc_msg *req)
 	case CTL_INSTALL: {
 		const char *path = "";
 		int fd = -1;
-		char id[256];
+		unsigned slot;
 		ipc_get_str(req, T_PATH, &path);
 		ipc_msg_take_fd(req, &fd);
-		r = manager_install(m, fd, path, flags & IPC_F_FORCE, id, sizeof id, msg, sizeof msg);
-		close(fd);
-		if (r == 0 && (flags & IPC_F_WAIT) && id[0]) {
-			park(c, cn, req, id, WAIT_RUNNING, msg);
-			return;
+		for (slot = 0; slot < MAX_CONNS && c->installs[slot]; slot++) {}
+		struct pending_install *p = slot < MAX_CONNS ? malloc(sizeof *p) : NULL;
+		if (!p) {
+			close(fd);
+			ipc_reply_init(&rep, req, -EAGAIN, "too many installs in progress");
+			break;
 		}
-		if (ipc_reply_init(&rep, req, r, msg) == 0 && id[0]) put_view(m, id, &rep);
-		break;
+		*p = (struct pending_install){ c, cn, req->seq, flags, req_timeout(req) };
+		r = manager_install_start(m, fd, path, flags & IPC_F_FORCE, on_installed, p);
+		if (r < 0) {
+			free(p);
+			ipc_reply_init(&rep, req, r, r == -EAGAIN ? "too many installs in progress" : strerror(-r));
+			break;
+		}
+		c->installs[slot] = p;
+		return; /* on_installed answers */
 	}
 	case CTL_APPROVE:
 	case CTL_ACTIVATE:
@@ -279,7 +322,7 @@ static void handle(struct control *c, struct conn *cn, struct ipc_msg *req)
 		else
 			r = manager_uninstall(m, ident, msg, sizeof msg), what = WAIT_GONE;
 		if (r == 0 && (flags & IPC_F_WAIT)) {
-			park(c, cn, req, ident, what, msg);
+			park(c, cn, req->seq, req_timeout(req), ident, what, msg);
 			return;
 		}
 		if (ipc_reply_init(&rep, req, r, msg) == 0) put_view(m, ident, &rep);
@@ -291,7 +334,7 @@ static void handle(struct control *c, struct conn *cn, struct ipc_msg *req)
 		enum wait_for what = strcmp(state, "stopped") == 0 ? WAIT_STOPPED
 				     : strcmp(state, "gone") == 0  ? WAIT_GONE
 								   : WAIT_RUNNING;
-		park(c, cn, req, ident, what, "");
+		park(c, cn, req->seq, req_timeout(req), ident, what, "");
 		return;
 	}
 	case CTL_RESET:

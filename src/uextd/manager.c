@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #define ST_FAILED "failed"
 
 #define CRASH_MAX 32
+#define MAX_INSTALLS 8 /* staging jobs in flight */
 #define OUT_LINE 1024
 #define LOG_BURST 200 /* lines an extension may log at once; refilled at LOG_RATE/s */
 #define LOG_RATE 100
@@ -88,6 +90,9 @@ struct manager {
 	void (*shutdown_done)(struct manager *m, void *data);
 	void *shutdown_data;
 	struct loop_timer *shutdown_timer;
+	bool shutdown_forced;
+	int job_pipe[2];          /* install workers hand finished jobs back through it */
+	unsigned installs_inflight;
 	uint64_t started_ms;
 	struct {
 		uint64_t spawns, crashes, restarts, failed, protocol_errors, log_dropped, installs, refusals;
@@ -701,61 +706,103 @@ static int check_executable(int dirfd, const char *rel, char *msg, size_t msglen
 	return 0;
 }
 
-int manager_install(struct manager *m, int dirfd, const char *path, bool force, char *ident_out, size_t identlen,
-		    char *msg, size_t msglen)
+/* An install in two halves: the worker thread stages and verifies (disk and CPU heavy,
+ * never on the loop thread, which must keep answering), the loop thread decides
+ * (policy, versions, registry, processes). The job carries everything between them. */
+struct install_job {
+	struct manager *m;
+	int dirfd;          /* the caller's bundle, owned */
+	char path[PATH_MAX];
+	bool force, developer;
+	char keys[PATH_MAX], bundles[PATH_MAX];
+	manager_install_cb cb;
+	void *data;
+	/* results of the worker half */
+	int r;
+	char msg[1024];
+	struct manifest mf;
+	char name[300], staged[PATH_MAX];
+	bool is_signed, staged_made;
+};
+
+static void install_prepare(struct install_job *j)
 {
-	char err[512] = "", name[300], staged[PATH_MAX];
-	struct manifest mf = { 0 };
+	char err[512] = "";
 	struct pubkey *keys = NULL;
 	size_t nkeys = 0;
 	int sfd = -1, r;
-	bool is_signed = true;
-	ident_out[0] = 0;
-
-	manager_refresh_policy(m);
 	/* Verify the private copy, never the caller's bundle: it can change after the check. */
-	r = manifest_load_at(dirfd, &mf, err, sizeof err);
+	r = manifest_load_at(j->dirfd, &j->mf, err, sizeof err);
 	if (r < 0) {
-		snprintf(msg, msglen, "'%s': %s", path, err[0] ? err : strerror(-r));
+		snprintf(j->msg, sizeof j->msg, "'%s': %s", j->path, err[0] ? err : strerror(-r));
 		goto out;
 	}
-	staged_name(&mf, name, sizeof name);
-	manifest_done(&mf);
-	if ((r = fmt_path(staged, sizeof staged, "%s/%s", m->cfg.paths.bundles, name)) < 0) {
-		snprintf(msg, msglen, "'%s': staging path too long", path);
+	staged_name(&j->mf, j->name, sizeof j->name);
+	manifest_done(&j->mf);
+	if ((r = fmt_path(j->staged, sizeof j->staged, "%s/%s", j->bundles, j->name)) < 0) {
+		snprintf(j->msg, sizeof j->msg, "'%s': staging path too long", j->path);
 		goto out;
 	}
-	r = bundle_stage(dirfd, staged, err, sizeof err);
+	r = bundle_stage(j->dirfd, j->staged, err, sizeof err);
 	if (r < 0) {
-		snprintf(msg, msglen, "'%s': cannot stage: %s", path, err[0] ? err : strerror(-r));
+		snprintf(j->msg, sizeof j->msg, "'%s': cannot stage: %s", j->path, err[0] ? err : strerror(-r));
 		goto out;
 	}
-	sfd = open(staged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	j->staged_made = true;
+	sfd = open(j->staged, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sfd < 0) {
 		r = -errno;
-		snprintf(msg, msglen, "'%s': %s", staged, strerror(errno));
-		goto out_rm;
+		snprintf(j->msg, sizeof j->msg, "'%s': %s", j->staged, strerror(errno));
+		goto out;
 	}
-	r = manifest_load_at(sfd, &mf, err, sizeof err);
+	r = manifest_load_at(sfd, &j->mf, err, sizeof err);
 	if (r < 0) {
-		snprintf(msg, msglen, "'%s': %s", path, err);
-		goto out_rm;
+		snprintf(j->msg, sizeof j->msg, "'%s': %s", j->path, err);
+		goto out;
 	}
-	strlcpy_(ident_out, mf.identifier, identlen);
-	bundle_load_pubkeys(m->cfg.paths.keys, &keys, &nkeys, err, sizeof err);
+	bundle_load_pubkeys(j->keys, &keys, &nkeys, err, sizeof err);
 	err[0] = 0;
-	r = bundle_verify_at(sfd, mf.publisher, keys, nkeys, err, sizeof err);
-	if (r == -ENOENT && m->developer) {
-		is_signed = false;
-		ulog(LOG_WARNING, "DEVELOPER MODE: installing unsigned bundle '%s' (%s)", mf.identifier, path);
+	r = bundle_verify_at(sfd, j->mf.publisher, keys, nkeys, err, sizeof err);
+	j->is_signed = r == 0;
+	if (r == -ENOENT && j->developer) {
 		r = 0;
 	} else if (r < 0) {
-		snprintf(msg, msglen, "'%s' (%s): %s%s", mf.identifier, path, err[0] ? err : strerror(-r),
+		snprintf(j->msg, sizeof j->msg, "'%s' (%s): %s%s", j->mf.identifier, j->path, err[0] ? err : strerror(-r),
 			 r == -ENOENT ? " (developer mode allows unsigned bundles)" : "");
-		goto out_rm;
+		goto out;
 	}
-	if ((r = check_executable(sfd, mf.executable, msg, msglen)) < 0) goto out_rm;
+	r = check_executable(sfd, j->mf.executable, j->msg, sizeof j->msg);
+out:
+	if (sfd >= 0) close(sfd);
+	free(keys);
+	j->r = r;
+}
 
+static void *install_worker(void *arg)
+{
+	struct install_job *j = arg;
+	install_prepare(j);
+	/* A pointer is far below PIPE_BUF: the write is atomic, and the pipe never fills
+	 * (at most MAX_INSTALLS jobs are in flight). */
+	ssize_t n;
+	do
+		n = write(j->m->job_pipe[1], &j, sizeof j);
+	while (n < 0 && errno == EINTR);
+	return NULL;
+}
+
+/* The loop half. Returns 0 or -errno with j->msg; removes the staged copy on failure. */
+static int install_decide(struct manager *m, struct install_job *j)
+{
+	struct manifest mf = j->mf; /* read-only view; freed by the caller */
+	const char *name = j->name;
+	char *msg = j->msg;
+	size_t msglen = sizeof j->msg;
+	bool is_signed = j->is_signed, force = j->force;
+	int r;
+	if (!is_signed)
+		ulog(LOG_WARNING, "DEVELOPER MODE: installing unsigned bundle '%s' (%s)", mf.identifier, j->path);
+	manager_refresh_policy(m);
 	if (m->policy_error[0]) {
 		r = -EPERM;
 		snprintf(msg, msglen, "policy file is invalid (%s): refusing installs until it is fixed", m->policy_error);
@@ -868,12 +915,68 @@ int manager_install(struct manager *m, int dirfd, const char *path, bool force, 
 	goto out;
 
 out_rm:
-	bundle_remove_tree(staged);
+	bundle_remove_tree(j->staged);
 out:
-	if (sfd >= 0) close(sfd);
-	free(keys);
-	manifest_done(&mf);
 	return r;
+}
+
+static void install_finish(struct manager *m, struct install_job *j)
+{
+	int r = j->r;
+	if (r == 0)
+		r = install_decide(m, j);
+	else if (j->staged_made)
+		bundle_remove_tree(j->staged);
+	m->installs_inflight--;
+	j->cb(m, r, j->mf.identifier ? j->mf.identifier : "", j->msg, j->data);
+	manifest_done(&j->mf);
+	close(j->dirfd);
+	free(j);
+	maybe_shutdown_done(m);
+}
+
+static void on_job_done(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct manager *m = data;
+	struct install_job *j;
+	(void)l;
+	(void)events;
+	while (read(fd, &j, sizeof j) == (ssize_t)sizeof j) install_finish(m, j);
+}
+
+int manager_install_start(struct manager *m, int dirfd, const char *path, bool force, manager_install_cb cb, void *data)
+{
+	if (m->shutting_down || m->installs_inflight >= MAX_INSTALLS) {
+		close(dirfd);
+		return m->shutting_down ? -ESHUTDOWN : -EAGAIN;
+	}
+	struct install_job *j = calloc(1, sizeof *j);
+	if (!j) {
+		close(dirfd);
+		return -ENOMEM;
+	}
+	j->m = m;
+	j->dirfd = dirfd;
+	strlcpy_(j->path, path, sizeof j->path);
+	j->force = force;
+	j->developer = m->developer;
+	strlcpy_(j->keys, m->cfg.paths.keys, sizeof j->keys);
+	strlcpy_(j->bundles, m->cfg.paths.bundles, sizeof j->bundles);
+	j->cb = cb;
+	j->data = data;
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int r = -pthread_create(&t, &attr, install_worker, j);
+	pthread_attr_destroy(&attr);
+	if (r < 0) {
+		close(dirfd);
+		free(j);
+		return r;
+	}
+	m->installs_inflight++;
+	return 0;
 }
 
 static int lookup(struct manager *m, const char *ident, struct ext **ret, char *msg, size_t msglen)
@@ -1081,6 +1184,12 @@ int manager_new(struct loop *l, const struct manager_config *cfg, struct manager
 	if (!m) return -ENOMEM;
 	m->cfg = *cfg;
 	m->loop = l;
+	/* The workers use libsodium and jansson: initialise both here, on one thread. */
+	if (sodium_init() < 0 || pipe2(m->job_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		free(m);
+		return -EIO;
+	}
+	json_object_seed(0);
 	m->started_ms = now_mono_ms();
 	/* One cgroup group per root, so managers under different roots never collide. */
 	if (!cfg->paths.root[0]) {
@@ -1104,6 +1213,9 @@ struct manager *manager_free(struct manager *m)
 		ext_unlink_free(m, m->exts);
 	}
 	loop_timer_cancel(m->loop, m->shutdown_timer);
+	/* Only at exit: a worker still staging would write to a closed pipe, harmlessly. */
+	close(m->job_pipe[0]);
+	close(m->job_pipe[1]);
 	registry_close(m->reg);
 	policy_free(m->policy);
 	free(m);
@@ -1138,6 +1250,7 @@ int manager_start(struct manager *m)
 	registry_setting_get(m->reg, "developer_mode", 0, &dev);
 	m->developer = dev != 0;
 	if (loop_add_signal(m->loop, SIGCHLD, on_sigchld, m) < 0) return -errno;
+	if ((r = loop_add_fd(m->loop, m->job_pipe[0], EPOLLIN, on_job_done, m)) < 0) return r;
 
 	struct reg_ext *rows = NULL;
 	size_t n = 0;
@@ -1176,6 +1289,7 @@ static void maybe_shutdown_done(struct manager *m)
 	if (!m->shutting_down || !m->shutdown_done) return;
 	for (struct ext *e = m->exts; e; e = e->next)
 		if (e->pid > 0) return;
+	if (m->installs_inflight && !m->shutdown_forced) return;
 	loop_timer_cancel(m->loop, m->shutdown_timer);
 	m->shutdown_timer = NULL;
 	void (*done)(struct manager *, void *) = m->shutdown_done;
@@ -1189,12 +1303,15 @@ static void on_shutdown_timeout(struct loop *l, struct loop_timer *t, void *data
 	(void)l;
 	(void)t;
 	m->shutdown_timer = NULL;
+	/* A staging job cannot be interrupted: exit anyway; the next start removes its copy. */
+	m->shutdown_forced = true;
 	for (struct ext *e = m->exts; e; e = e->next) {
 		if (e->pid > 0) {
 			kill(e->pid, SIGKILL);
 			sandbox_cgroup_cleanup(m->cgroup_group, e->reg.identifier);
 		}
 	}
+	maybe_shutdown_done(m);
 }
 
 void manager_shutdown(struct manager *m, void (*done)(struct manager *m, void *data), void *data)
@@ -1272,7 +1389,7 @@ char *manager_status_json(struct manager *m)
 		"{s:s,s:i,s:s,s:b,s:I,"
 		"s:{s:s,s:b,s:s,s:b},"
 		"s:{s:b,s:b,s:b,s:b,s:b,s:i,s:i,s:I,s:I},"
-		"s:{s:i,s:i,s:i,s:i},"
+		"s:{s:i,s:i,s:i,s:i,s:i},"
 		"s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
 		"version", "0.1.0", "pid", (int)getpid(), "root", m->cfg.paths.root[0] ? m->cfg.paths.root : "/",
 		"developer_mode", m->developer, "uptime_ms", (json_int_t)(now_mono_ms() - m->started_ms),
@@ -1283,6 +1400,7 @@ char *manager_status_json(struct manager *m)
 		"crash_limit", (int)m->cfg.crash_limit, "crash_window_s", (int)(m->cfg.crash_window_ms / 1000),
 		"memory_max", (json_int_t)m->cfg.memory_max, "pids_max", (json_int_t)m->cfg.pids_max,
 		"extensions", "total", total, "running", running, "failed", failed, "waiting_for_user", waiting,
+		"installs_in_progress", (int)m->installs_inflight,
 		"counters", "spawns", (json_int_t)m->stats.spawns, "crashes", (json_int_t)m->stats.crashes,
 		"restarts", (json_int_t)m->stats.restarts, "failed", (json_int_t)m->stats.failed,
 		"protocol_errors", (json_int_t)m->stats.protocol_errors, "log_lines_dropped",

@@ -50,10 +50,17 @@ void manager_shutdown(struct manager *m, void (*done)(struct manager *m, void *d
 /* Called after any state or process change of an extension. */
 void manager_set_change_cb(struct manager *m, manager_change_cb cb, void *data);
 
-/* Lifecycle requests. Each returns 0 or -errno and writes a one-line message (success
- * or reason) into msg. */
-int manager_install(struct manager *m, int dirfd, const char *path, bool force, char *ident_out, size_t identlen,
-		    char *msg, size_t msglen);
+/* Install (or upgrade) the bundle at dirfd (taken: closed by the manager). Staging and
+ * verification run on a worker thread; cb runs later on the loop thread with 0 or
+ * -errno, the identifier (may be "") and a one-line message. Returns 0 when started,
+ * -EAGAIN when too many installs are in flight, -ESHUTDOWN while stopping (cb is then
+ * not called). */
+typedef void (*manager_install_cb)(struct manager *m, int err, const char *ident, const char *msg, void *data);
+int manager_install_start(struct manager *m, int dirfd, const char *path, bool force, manager_install_cb cb,
+			  void *data);
+
+/* The other lifecycle requests return 0 or -errno and write a one-line message
+ * (success or reason) into msg. */
 int manager_approve(struct manager *m, const char *ident, char *msg, size_t msglen);
 int manager_activate(struct manager *m, const char *ident, char *msg, size_t msglen);
 int manager_deactivate(struct manager *m, const char *ident, char *msg, size_t msglen);
