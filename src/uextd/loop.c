@@ -111,14 +111,6 @@ static struct watch *find_watch(struct loop *l, int fd, unsigned *ret_slot)
 	return NULL;
 }
 
-int loop_mod_fd(struct loop *l, int fd, uint32_t events)
-{
-	unsigned slot;
-	if (!find_watch(l, fd, &slot)) return -ENOENT;
-	struct epoll_event ev = { .events = events, .data.u64 = slot };
-	return epoll_ctl(l->ep, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
-}
-
 void loop_remove_fd(struct loop *l, int fd)
 {
 	struct watch *w = find_watch(l, fd, NULL);

@@ -16,7 +16,6 @@ struct loop *loop_free(struct loop *l);
 
 /* Watch fd (borrowed: the caller closes it after loop_remove_fd). events: EPOLL*. */
 int loop_add_fd(struct loop *l, int fd, uint32_t events, loop_fd_cb cb, void *data);
-int loop_mod_fd(struct loop *l, int fd, uint32_t events);
 void loop_remove_fd(struct loop *l, int fd);
 
 /* One-shot timer after ms. The timer is freed after its callback runs or on cancel. */

@@ -104,7 +104,7 @@ static void ext_stop(struct manager *m, struct ext *e, enum after_exit after);
 static void on_ext_sock(struct loop *l, int fd, uint32_t events, void *data);
 static void on_ext_out(struct loop *l, int fd, uint32_t events, void *data);
 
-const char *run_state_name(enum run_state r)
+static const char *run_state_name(enum run_state r)
 {
 	static const char *names[] = { "stopped", "starting", "running", "stopping", "backoff" };
 	return names[r];
@@ -1113,7 +1113,6 @@ int manager_set_developer(struct manager *m, bool on, char *msg, size_t msglen)
 	return 0;
 }
 
-bool manager_developer(const struct manager *m) { return m->developer; }
 struct registry *manager_registry(struct manager *m) { return m->reg; }
 
 int manager_prefs_set(struct manager *m, const char *domain, const char *key, const char *value, bool check_gen,
@@ -1342,15 +1341,6 @@ int manager_view(struct manager *m, const char *ident, struct ext_view *ret)
 	if (!e) return -ENOENT;
 	fill_view(m, e, ret);
 	return 0;
-}
-
-void manager_foreach(struct manager *m, void (*fn)(const struct ext_view *v, void *data), void *data)
-{
-	for (struct ext *e = m->exts; e; e = e->next) {
-		struct ext_view v;
-		fill_view(m, e, &v);
-		fn(&v, data);
-	}
 }
 
 char *manager_list_json(struct manager *m)

@@ -67,7 +67,6 @@ int manager_deactivate(struct manager *m, const char *ident, char *msg, size_t m
 int manager_uninstall(struct manager *m, const char *ident, char *msg, size_t msglen);
 int manager_reset(struct manager *m, char *msg, size_t msglen);
 int manager_set_developer(struct manager *m, bool on, char *msg, size_t msglen);
-bool manager_developer(const struct manager *m);
 /* Reload <conf>/policy.json if it changed (cheap: one stat). */
 void manager_refresh_policy(struct manager *m);
 
@@ -80,9 +79,6 @@ struct registry *manager_registry(struct manager *m);
 
 /* Observation. */
 int manager_view(struct manager *m, const char *ident, struct ext_view *ret); /* -ENOENT */
-/* Calls fn for every extension, in identifier order. */
-void manager_foreach(struct manager *m, void (*fn)(const struct ext_view *v, void *data), void *data);
 /* Status and list as JSON text (malloc'ed). */
 char *manager_status_json(struct manager *m);
 char *manager_list_json(struct manager *m);
-const char *run_state_name(enum run_state r);
