@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,19 @@
 #define SIG_MAX_BYTES (4u << 20)
 #define KEY_MAX_BYTES 4096u
 #define REL_MAX 1024u
+#define HEX_LEN (crypto_hash_sha256_BYTES * 2)
+#define KEY_ID_BYTES 8u /* key_id: hex of the first bytes of the public key */
+#define KEY_ID_LEN (KEY_ID_BYTES * 2)
+/* Removal holds one descriptor per level; staged trees are at most BUNDLE_MAX_DEPTH deep,
+ * data directories an extension filled can be deeper. */
+#define REMOVE_MAX_DEPTH 128u
+
+/* The signature file's name inside BUNDLE_SIG_DIR. */
+#define SIG_NAME "signature" /* the file name inside BUNDLE_SIG_DIR */
 
 struct entry {
 	char *path; /* relative, '/'-separated */
-	char hex[crypto_hash_sha256_BYTES * 2 + 1];
+	char hex[HEX_LEN + 1];
 };
 
 struct list {
@@ -49,11 +59,26 @@ static void list_done(struct list *l)
 	memset(l, 0, sizeof *l);
 }
 
+/* Room for one more entry; the caller fills v[n] and bumps n. */
+static int list_grow(struct list *l)
+{
+	if (l->n < l->cap) return 0;
+	size_t nc = l->cap ? l->cap * 2 : 32;
+	struct entry *nv = realloc(l->v, nc * sizeof *nv);
+	if (!nv) return -ENOMEM;
+	l->v = nv;
+	l->cap = nc;
+	return 0;
+}
+
+/* strcmp compares as unsigned char: the order is bytewise, independent of the locale. */
 static int cmp_entry(const void *a, const void *b)
 {
 	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
 }
 
+/* No control characters: a '\n' in a name would forge a line of the canonical text,
+ * and names end up in messages on terminals. */
 static bool name_ok(const char *s)
 {
 	for (; *s; s++)
@@ -61,7 +86,41 @@ static bool name_ok(const char *s)
 	return true;
 }
 
-static int hash_fd(int fd, char hex[static crypto_hash_sha256_BYTES * 2 + 1], uint64_t *ret_bytes)
+/* A path as the walk produces it: relative, no empty, "." or ".." component, not
+ * inside the top-level signature directory. The signature file is untrusted input. */
+static bool rel_ok(const char *p)
+{
+	size_t n = strlen(p);
+	if (n == 0 || n >= REL_MAX || !name_ok(p)) return false;
+	for (const char *c = p;;) {
+		size_t len = strcspn(c, "/");
+		if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.')) return false;
+		if (c == p && len == strlen(BUNDLE_SIG_DIR) && memcmp(c, BUNDLE_SIG_DIR, len) == 0) return false;
+		if (!c[len]) return true;
+		c += len + 1;
+	}
+}
+
+/* Lower-case hex only: the canonical text must have one spelling per digest. */
+static bool hex_ok(const char *h, size_t len)
+{
+	return strlen(h) == len && strspn(h, "0123456789abcdef") == len;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int hash_fd(int fd, char hex[static HEX_LEN + 1], uint64_t *ret_bytes)
 {
 	crypto_hash_sha256_state st;
 	unsigned char buf[65536], out[crypto_hash_sha256_BYTES];
@@ -74,34 +133,62 @@ static int hash_fd(int fd, char hex[static crypto_hash_sha256_BYTES * 2 + 1], ui
 		if (n == 0) break;
 		crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
 		total += (uint64_t)n;
+		/* the file may grow while we read it: stop at the cap, not at its end */
 		if (total > BUNDLE_MAX_BYTES) return -EFBIG;
 	}
 	crypto_hash_sha256_final(&st, out);
-	sodium_bin2hex(hex, crypto_hash_sha256_BYTES * 2 + 1, out, sizeof out);
-	if (ret_bytes) *ret_bytes = total;
+	sodium_bin2hex(hex, HEX_LEN + 1, out, sizeof out);
+	*ret_bytes = total;
 	return 0;
 }
 
 /* What a walk does with each entry. rel is the '/'-separated path from the top. */
 struct walker {
 	bool skip_sig_dir; /* leave out the top-level _uext/ (the signature itself) */
-	int (*dir)(void *ctx, const char *rel, char *err, size_t errlen);
+	/* called before the walk enters the directory; st: its fstat */
+	int (*dir)(void *ctx, const char *rel, const struct stat *st, char *err, size_t errlen);
 	/* fd: the file, opened O_RDONLY|O_NONBLOCK (borrowed); st: its fstat */
 	int (*file)(void *ctx, int fd, const char *rel, const struct stat *st, char *err, size_t errlen);
 	void *ctx;
-	unsigned files;
+	unsigned entries; /* files and directories: empty directories cost inodes too */
 };
 
+/* Open name in the directory d as what fstatat said it is; O_NOFOLLOW and the second
+ * fstat catch an entry swapped for a link, a fifo or a directory in between (O_NONBLOCK:
+ * a fifo must not hang the walk). */
+static int open_entry(int d, const char *name, bool is_dir, struct stat *st)
+{
+	int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (is_dir ? O_DIRECTORY : O_NONBLOCK);
+	int fd = openat(d, name, flags);
+	if (fd < 0) return -errno;
+	if (fstat(fd, st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (is_dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 /* Walk the tree at top (borrowed): regular files and directories only, at most
- * BUNDLE_MAX_FILES files, BUNDLE_MAX_DEPTH deep; anything else is refused by name. */
+ * BUNDLE_MAX_FILES entries, BUNDLE_MAX_DEPTH deep; anything else is refused by name.
+ * Stops at the first error, which err describes. */
 static int walk(int top, const char *prefix, unsigned depth, struct walker *w, char *err, size_t errlen)
 {
 	if (depth > BUNDLE_MAX_DEPTH) {
 		say(err, errlen, "bundle: '%s' is nested deeper than %u directories", prefix, BUNDLE_MAX_DEPTH);
 		return -ELOOP;
 	}
+	/* a descriptor of our own: closedir() must not close the caller's */
 	int fd = openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) return -errno;
+	if (fd < 0) {
+		int e = -errno;
+		say(err, errlen, "bundle: '%s': %s", prefix[0] ? prefix : ".", strerror(errno));
+		return e;
+	}
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		int e = -errno;
@@ -121,7 +208,7 @@ static int walk(int top, const char *prefix, unsigned depth, struct walker *w, c
 			break;
 		}
 		if (!name_ok(nm)) {
-			say(err, errlen, "bundle: a file name under '%s' has control characters", prefix[0] ? prefix : ".");
+			say(err, errlen, "bundle: a file name in '%s' has control characters", prefix[0] ? prefix : ".");
 			r = -EINVAL;
 			break;
 		}
@@ -131,49 +218,38 @@ static int walk(int top, const char *prefix, unsigned depth, struct walker *w, c
 			say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
 			break;
 		}
-		if (S_ISDIR(st.st_mode)) {
-			int sub = openat(dirfd(d), nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0) {
-				r = -errno;
-				say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
-				break;
-			}
-			r = w->dir ? w->dir(w->ctx, rel, err, errlen) : 0;
-			if (r == 0) r = walk(sub, rel, depth + 1, w, err, errlen);
-			close(sub);
-			if (r < 0) break;
-			continue;
-		}
-		if (!S_ISREG(st.st_mode)) {
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
 			say(err, errlen, "bundle: '%s' is a %s; bundles hold only regular files and directories", rel,
 			    S_ISLNK(st.st_mode) ? "symbolic link" : "special file");
 			r = -EINVAL;
 			break;
 		}
-		if (++w->files > BUNDLE_MAX_FILES) {
-			say(err, errlen, "bundle: more than %u files", BUNDLE_MAX_FILES);
+		if (++w->entries > BUNDLE_MAX_FILES) {
+			say(err, errlen, "bundle: more than %u files and directories", BUNDLE_MAX_FILES);
 			r = -E2BIG;
 			break;
 		}
-		/* O_NONBLOCK: a file swapped for a fifo after the stat must not hang us. */
-		int ffd = openat(dirfd(d), nm, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-		struct stat fst;
-		if (ffd < 0)
-			r = -errno;
-		else if (fstat(ffd, &fst) < 0)
-			r = -errno;
-		else if (!S_ISREG(fst.st_mode))
-			r = -EINVAL;
-		if (r < 0) {
-			say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
-			if (ffd >= 0) close(ffd);
+		bool is_dir = S_ISDIR(st.st_mode);
+		int efd = open_entry(dirfd(d), nm, is_dir, &st);
+		if (efd < 0) {
+			r = efd;
+			say(err, errlen, "bundle: '%s': %s", rel,
+			    r == -EINVAL || r == -ELOOP ? "changed type while being read" : strerror(-r));
 			break;
 		}
-		r = w->file(w->ctx, ffd, rel, &fst, err, errlen);
-		close(ffd);
+		if (is_dir) {
+			r = w->dir ? w->dir(w->ctx, rel, &st, err, errlen) : 0;
+			if (r == 0) r = walk(efd, rel, depth + 1, w, err, errlen);
+		} else {
+			r = w->file(w->ctx, efd, rel, &st, err, errlen);
+		}
+		close(efd);
 		if (r < 0) break;
 	}
-	if (r == 0 && errno) r = -errno;
+	if (r == 0 && errno) {
+		r = -errno;
+		say(err, errlen, "bundle: '%s': %s", prefix[0] ? prefix : ".", strerror(errno));
+	}
 	closedir(d);
 	return r;
 }
@@ -182,13 +258,7 @@ static int digest_file(void *ctx, int fd, const char *rel, const struct stat *st
 {
 	struct list *l = ctx;
 	(void)st;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? l->cap * 2 : 32;
-		struct entry *nv = realloc(l->v, nc * sizeof *nv);
-		if (!nv) return -ENOMEM;
-		l->v = nv;
-		l->cap = nc;
-	}
+	if (list_grow(l) < 0) return -ENOMEM;
 	struct entry *e = &l->v[l->n];
 	uint64_t bytes = 0;
 	int r = hash_fd(fd, e->hex, &bytes);
@@ -206,6 +276,7 @@ static int digest_file(void *ctx, int fd, const char *rel, const struct stat *st
 	return 0;
 }
 
+/* Every regular file outside _uext/ with its digest, sorted by path. */
 static int digest_bundle(int dirfd, struct list *l, char *err, size_t errlen)
 {
 	memset(l, 0, sizeof *l);
@@ -219,11 +290,13 @@ static int digest_bundle(int dirfd, struct list *l, char *err, size_t errlen)
 	return 0;
 }
 
-/* The exact bytes that are signed. */
+/* The exact bytes that are signed: a version line, the signer, then one
+ * "<sha256 hex> <path>" line per file in bytewise path order. l must be sorted and its
+ * paths free of control characters, so no line can be forged. */
 static char *canonical(const char *publisher, const char *key_id, const struct list *l, size_t *ret_len)
 {
 	size_t cap = 64 + strlen(publisher) + strlen(key_id);
-	for (size_t i = 0; i < l->n; i++) cap += strlen(l->v[i].path) + 67;
+	for (size_t i = 0; i < l->n; i++) cap += strlen(l->v[i].path) + HEX_LEN + 3;
 	char *s = malloc(cap);
 	if (!s) return NULL;
 	size_t n = (size_t)snprintf(s, cap, "uext-bundle-v1\npublisher %s\nkey_id %s\n", publisher, key_id);
@@ -239,160 +312,216 @@ static bool publisher_ok(const char *p)
 	return strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
-static void key_id_of(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char out[17])
+static void key_id_of(const unsigned char pk[crypto_sign_PUBLICKEYBYTES], char out[KEY_ID_LEN + 1])
 {
-	sodium_bin2hex(out, 17, pk, 8);
+	sodium_bin2hex(out, KEY_ID_LEN + 1, pk, KEY_ID_BYTES);
 }
 
-/* Parse "uext-ed25519-<kind> <publisher> <base64>\n" into publisher and raw key. */
+/* Parse "uext-ed25519-<kind> <publisher> <base64>\n" into publisher and raw key. A
+ * secret key must hold the public key of its own seed: a damaged file is refused here
+ * rather than producing signatures nobody can verify. */
 static int parse_key(const char *text, const char *kind, char publisher[65], unsigned char *key, size_t keylen)
 {
-	char k[32], p[128], b64[256];
-	if (sscanf(text, "%31s %127s %255s", k, p, b64) != 3) return -EINVAL;
-	char want[32];
+	char k[32], p[128], b64[256], want[32];
+	int r = -EINVAL;
+	if (sscanf(text, "%31s %127s %255s", k, p, b64) != 3) goto err;
 	snprintf(want, sizeof want, "uext-ed25519-%s", kind);
-	if (strcmp(k, want) != 0 || !publisher_ok(p)) return -EINVAL;
+	if (strcmp(k, want) != 0 || !publisher_ok(p)) goto err;
 	size_t got = 0;
 	if (sodium_base642bin(key, keylen, b64, strlen(b64), NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    got != keylen)
-		return -EINVAL;
+		goto err;
+	if (keylen == crypto_sign_SECRETKEYBYTES) {
+		unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+		crypto_sign_seed_keypair(pk, sk, key); /* the seed is the first half */
+		bool same = sodium_memcmp(sk, key, sizeof sk) == 0;
+		sodium_memzero(sk, sizeof sk);
+		if (!same) goto err;
+	}
 	strcpy(publisher, p);
-	return 0;
+	r = 0;
+err:
+	sodium_memzero(b64, sizeof b64);
+	if (r < 0) sodium_memzero(key, keylen);
+	return r;
 }
 
+/* Create path (never replace it) holding text with mode; on failure nothing is left. */
 static int write_new(const char *path, const char *text, mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) return -errno;
-	size_t len = strlen(text), off = 0;
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR) continue;
-		if (n < 0) {
-			int e = -errno;
-			close(fd);
-			unlink(path);
-			return e;
-		}
-		off += (size_t)n;
-	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || close(fd) < 0) {
-		int e = -errno;
-		unlink(path);
-		return e;
-	}
-	return 0;
+	int r = write_all(fd, text, strlen(text));
+	/* fchmod: the umask must not widen nor narrow what the file promises */
+	if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0)) r = -errno;
+	if (close(fd) < 0 && r == 0) r = -errno;
+	if (r < 0) unlink(path);
+	return r;
 }
 
 int bundle_keygen(const char *dir, const char *publisher, char *err, size_t errlen)
 {
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+	char b64[sodium_base64_ENCODED_LEN(crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL)];
+	char line[512], kp[4096], pp[4096];
+	bool made_key = false;
+	int r;
+
 	if (sodium_init() < 0) return -EIO;
 	if (!publisher_ok(publisher)) {
 		say(err, errlen, "publisher '%s' must be 1-64 of [A-Za-z0-9._-], not starting with '.'", publisher);
 		return -EINVAL;
 	}
-	int r = mkdir_p(dir, 0755);
-	if (r < 0) {
+	if ((r = mkdir_p(dir, 0755)) < 0) {
 		say(err, errlen, "'%s': %s", dir, strerror(-r));
 		return r;
 	}
-	char kp[4096], pp[4096];
-	if (fmt_path(kp, sizeof kp, "%s/%s.key", dir, publisher) < 0 || fmt_path(pp, sizeof pp, "%s/%s.pub", dir, publisher) < 0)
+	if (fmt_path(kp, sizeof kp, "%s/%s.key", dir, publisher) < 0 ||
+	    fmt_path(pp, sizeof pp, "%s/%s.pub", dir, publisher) < 0) {
+		say(err, errlen, "'%s': path too long", dir);
 		return -ENAMETOOLONG;
-	if (access(kp, F_OK) == 0 || access(pp, F_OK) == 0) {
+	}
+	/* Check both first: half a pair must not be written beside an existing other half.
+	 * O_EXCL below still closes the race. */
+	struct stat st;
+	if (lstat(kp, &st) == 0 || lstat(pp, &st) == 0) {
 		say(err, errlen, "a key for '%s' already exists in '%s': not overwriting it", publisher, dir);
 		return -EEXIST;
 	}
-	unsigned char pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
 	crypto_sign_keypair(pk, sk);
-	char b64[sodium_base64_ENCODED_LEN(crypto_sign_SECRETKEYBYTES, sodium_base64_VARIANT_ORIGINAL)];
-	char line[512];
 	sodium_bin2base64(b64, sizeof b64, sk, sizeof sk, sodium_base64_VARIANT_ORIGINAL);
 	snprintf(line, sizeof line, "uext-ed25519-secret %s %s\n", publisher, b64);
 	r = write_new(kp, line, 0600);
-	sodium_memzero(sk, sizeof sk);
-	sodium_memzero(b64, sizeof b64);
-	sodium_memzero(line, sizeof line);
 	if (r < 0) {
-		say(err, errlen, "'%s': %s", kp, strerror(-r));
-		return r;
+		say(err, errlen, "'%s': %s", kp, r == -EEXIST ? "already exists, not overwriting it" : strerror(-r));
+		goto err;
 	}
+	made_key = true;
 	sodium_bin2base64(b64, sizeof b64, pk, sizeof pk, sodium_base64_VARIANT_ORIGINAL);
 	snprintf(line, sizeof line, "uext-ed25519-public %s %s\n", publisher, b64);
 	r = write_new(pp, line, 0644);
 	if (r < 0) {
-		unlink(kp);
-		say(err, errlen, "'%s': %s", pp, strerror(-r));
+		say(err, errlen, "'%s': %s", pp, r == -EEXIST ? "already exists, not overwriting it" : strerror(-r));
+		goto err;
+	}
+err:
+	if (r < 0 && made_key) unlink(kp);
+	sodium_memzero(sk, sizeof sk);
+	sodium_memzero(b64, sizeof b64);
+	sodium_memzero(line, sizeof line);
+	return r;
+}
+
+/* Write _uext/signature through descriptors: a _uext that is a symlink is refused, so
+ * signing never writes outside the bundle. Temp file + rename: a crash leaves the old
+ * signature or the new one, never half of one. */
+static int write_sig(int dfd, const char *json, char *err, size_t errlen)
+{
+	unsigned char rnd[8];
+	char tmp[64] = "", hex[2 * sizeof rnd + 1];
+	int sdir = -1, fd = -1, r = 0;
+
+	if (mkdirat(dfd, BUNDLE_SIG_DIR, 0755) < 0 && errno != EEXIST) goto fail;
+	sdir = openat(dfd, BUNDLE_SIG_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sdir < 0) goto fail;
+	randombytes_buf(rnd, sizeof rnd);
+	sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+	snprintf(tmp, sizeof tmp, ".%s.tmp-%s", SIG_NAME, hex);
+	fd = openat(sdir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) goto fail;
+	if ((r = write_all(fd, json, strlen(json))) < 0) goto err;
+	if (fchmod(fd, 0644) < 0 || fsync(fd) < 0) goto fail;
+	r = close(fd);
+	fd = -1;
+	if (r < 0 || renameat(sdir, tmp, sdir, SIG_NAME) < 0) goto fail;
+	if (fsync(sdir) < 0) goto fail;
+	close(sdir);
+	return 0;
+fail:
+	r = -errno;
+err:
+	if (sdir < 0 && (r == -ELOOP || r == -ENOTDIR))
+		say(err, errlen, "'%s' is a symbolic link or not a directory; refused", BUNDLE_SIG_DIR);
+	else
+		say(err, errlen, "'%s': %s", BUNDLE_SIG_FILE, strerror(-r));
+	if (fd >= 0) close(fd);
+	if (sdir >= 0) {
+		unlinkat(sdir, tmp, 0);
+		close(sdir);
 	}
 	return r;
 }
 
 int bundle_sign(const char *bundle_path, const char *keyfile, const char *publisher, char *err, size_t errlen)
 {
-	if (sodium_init() < 0) return -EIO;
+	unsigned char sk[crypto_sign_SECRETKEYBYTES], pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+	char sig64[sodium_base64_ENCODED_LEN(crypto_sign_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	char kpub[65], key_id[KEY_ID_LEN + 1];
 	char *text = NULL, *canon = NULL, *json = NULL;
-	unsigned char sk[crypto_sign_SECRETKEYBYTES];
-	char kpub[65];
+	size_t tlen = 0, clen = 0;
 	struct list l = { 0 };
-	json_t *o = NULL;
-	int dfd = -1;
-	int r = read_file_capped(keyfile, KEY_MAX_BYTES, &text, NULL);
-	if (r < 0) {
-		say(err, errlen, "key '%s': %s", keyfile, strerror(-r));
-		goto out;
+	json_t *o = NULL, *files = NULL;
+	int dfd = -1, r;
+
+	if (sodium_init() < 0) return -EIO;
+	if ((r = read_file_capped(keyfile, KEY_MAX_BYTES, &text, &tlen)) < 0) {
+		say(err, errlen, "key '%s': %s", keyfile, r == -E2BIG ? "too large for a key file" : strerror(-r));
+		goto err;
 	}
 	r = parse_key(text, "secret", kpub, sk, sizeof sk);
-	sodium_memzero(text, strlen(text));
+	sodium_memzero(text, tlen);
 	if (r < 0) {
 		say(err, errlen, "key '%s' is not a uext secret key (made by 'uextctl keygen')", keyfile);
-		goto out;
+		goto err;
 	}
 	if (strcmp(kpub, publisher) != 0) {
 		say(err, errlen, "key '%s' belongs to publisher '%s', the manifest says '%s'", keyfile, kpub, publisher);
 		r = -EINVAL;
-		goto out;
+		goto err;
 	}
 	dfd = open(bundle_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		r = -errno;
 		say(err, errlen, "'%s': %s", bundle_path, strerror(errno));
-		goto out;
+		goto err;
 	}
-	if ((r = digest_bundle(dfd, &l, err, errlen)) < 0) goto out;
-	char key_id[17];
-	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	if ((r = digest_bundle(dfd, &l, err, errlen)) < 0) goto err;
 	crypto_sign_ed25519_sk_to_pk(pk, sk);
 	key_id_of(pk, key_id);
-	size_t clen;
 	if (!(canon = canonical(publisher, key_id, &l, &clen))) {
 		r = -ENOMEM;
-		goto out;
+		goto err;
 	}
-	unsigned char sig[crypto_sign_BYTES];
 	crypto_sign_detached(sig, NULL, (const unsigned char *)canon, clen, sk);
-	char sig64[sodium_base64_ENCODED_LEN(crypto_sign_BYTES, sodium_base64_VARIANT_ORIGINAL)];
 	sodium_bin2base64(sig64, sizeof sig64, sig, sizeof sig, sodium_base64_VARIANT_ORIGINAL);
-	json_t *files = json_object();
-	o = json_pack("{s:i,s:s,s:s,s:o,s:s}", "format", 1, "publisher", publisher, "key_id", key_id, "files", files,
-		      "signature", sig64);
-	for (size_t i = 0; o && i < l.n; i++) json_object_set_new(files, l.v[i].path, json_string(l.v[i].hex));
-	if (!o || !(json = json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS))) {
+
+	r = -ENOMEM;
+	if (!(o = json_object()) || !(files = json_object())) goto err;
+	for (size_t i = 0; i < l.n; i++) {
+		/* jansson refuses keys that are not UTF-8: the signature file is JSON */
+		if (json_object_set_new(files, l.v[i].path, json_string(l.v[i].hex)) < 0) {
+			say(err, errlen, "bundle: file name '%s' is not valid UTF-8", l.v[i].path);
+			r = -EINVAL;
+			goto err;
+		}
+	}
+	if (json_object_set_new(o, "format", json_integer(1)) < 0 ||
+	    json_object_set_new(o, "publisher", json_string(publisher)) < 0 ||
+	    json_object_set_new(o, "key_id", json_string(key_id)) < 0 ||
+	    json_object_set_new(o, "signature", json_string(sig64)) < 0)
+		goto err;
+	r = json_object_set_new(o, "files", files);
+	files = NULL; /* stolen, even on failure */
+	if (r < 0 || !(json = json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS))) {
 		r = -ENOMEM;
-		goto out;
+		goto err;
 	}
-	if (mkdirat(dfd, BUNDLE_SIG_DIR, 0755) < 0 && errno != EEXIST) {
-		r = -errno;
-		say(err, errlen, "'%s/%s': %s", bundle_path, BUNDLE_SIG_DIR, strerror(errno));
-		goto out;
-	}
-	char sp[4096];
-	if ((r = fmt_path(sp, sizeof sp, "%s/%s", bundle_path, BUNDLE_SIG_FILE)) < 0 ||
-	    (r = write_file_atomic(sp, json, strlen(json), 0644)) < 0)
-		say(err, errlen, "'%s/%s': %s", bundle_path, BUNDLE_SIG_FILE, strerror(-r));
-out:
+	r = write_sig(dfd, json, err, errlen);
+err:
 	sodium_memzero(sk, sizeof sk);
 	if (dfd >= 0) close(dfd);
 	list_done(&l);
+	json_decref(files);
 	json_decref(o);
 	free(json);
 	free(canon);
@@ -400,163 +529,250 @@ out:
 	return r;
 }
 
+/* Append to err: load_pubkeys reports every file it skipped, not only the last. */
+static void say_more(char *err, size_t errlen, const char *what, const char *name)
+{
+	if (!err || !errlen) return;
+	size_t used = strnlen(err, errlen);
+	if (used + 1 >= errlen) return;
+	snprintf(err + used, errlen - used, "%sbad key file '%s' (%s)", used ? "; " : "", name, what);
+}
+
 int bundle_load_pubkeys(const char *dir, struct pubkey **ret, size_t *ret_n, char *err, size_t errlen)
 {
+	struct pubkey *v = NULL;
+	size_t n = 0;
+	DIR *d = NULL;
+	int r = 0;
+
 	*ret = NULL;
 	*ret_n = 0;
 	if (err && errlen) err[0] = 0;
-	DIR *d = opendir(dir);
-	if (!d) return errno == ENOENT ? 0 : -errno;
-	struct pubkey *v = NULL;
-	size_t n = 0;
+	if (!(d = opendir(dir))) {
+		/* no key directory: nothing is trusted, which is not an error */
+		if (errno == ENOENT) return 0;
+		r = -errno;
+		say(err, errlen, "'%s': %s", dir, strerror(errno));
+		return r;
+	}
 	struct dirent *de;
-	int r = 0;
-	while ((de = readdir(d))) {
-		size_t nl = strlen(de->d_name);
-		if (nl < 5 || strcmp(de->d_name + nl - 4, ".pub") != 0 || de->d_name[0] == '.') continue;
+	while ((errno = 0, de = readdir(d))) {
+		const char *nm = de->d_name;
+		size_t nl = strlen(nm);
+		if (nl < 5 || strcmp(nm + nl - 4, ".pub") != 0 || nm[0] == '.') continue;
 		char p[4096], *text = NULL;
-		if (fmt_path(p, sizeof p, "%s/%s", dir, de->d_name) < 0) continue;
 		struct pubkey k;
-		if (read_file_capped(p, KEY_MAX_BYTES, &text, NULL) < 0 || parse_key(text, "public", k.publisher, k.pk, sizeof k.pk) < 0) {
-			size_t used = err ? strlen(err) : 0;
-			if (err && errlen > used + 4)
-				snprintf(err + used, errlen - used, "%sbad key file '%s'", used ? "; " : "", de->d_name);
-			free(text);
+		if (fmt_path(p, sizeof p, "%s/%s", dir, nm) < 0) {
+			say_more(err, errlen, "path too long", nm);
 			continue;
 		}
+		int e = read_file_capped(p, KEY_MAX_BYTES, &text, NULL);
+		if (e == 0) e = parse_key(text, "public", k.publisher, k.pk, sizeof k.pk);
 		free(text);
+		if (e < 0) {
+			say_more(err, errlen, e == -EINVAL ? "not a uext public key" : strerror(-e), nm);
+			continue;
+		}
+		/* The admin trusts what the file name says: a key copied under another
+		 * publisher's name would trust a publisher nobody chose. "P.pub" or, to keep
+		 * an old and a new key during a rotation, "P.<anything>.pub". */
+		size_t pl = strlen(k.publisher);
+		if (pl > nl - 4 || memcmp(nm, k.publisher, pl) != 0 || nm[pl] != '.') {
+			say_more(err, errlen, "its name does not start with its publisher", nm);
+			continue;
+		}
 		struct pubkey *nv = realloc(v, (n + 1) * sizeof *v);
 		if (!nv) {
 			r = -ENOMEM;
-			break;
+			goto err;
 		}
 		v = nv;
 		v[n++] = k;
 	}
-	closedir(d);
-	if (r < 0) {
-		free(v);
-		return r;
+	if (errno) {
+		r = -errno;
+		say(err, errlen, "'%s': %s", dir, strerror(errno));
+		goto err;
 	}
+	closedir(d);
 	*ret = v;
 	*ret_n = n;
+	return 0;
+err:
+	closedir(d);
+	free(v);
+	return r;
+}
+
+/* Open _uext/signature without following a link in either component: verification
+ * must read the bundle's own signature, not one a link points at. */
+static int open_sig(int dirfd, char *err, size_t errlen)
+{
+	int fd = -1, e;
+	int sdir = openat(dirfd, BUNDLE_SIG_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sdir >= 0) {
+		fd = openat(sdir, SIG_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		e = errno;
+		close(sdir);
+	} else {
+		e = errno;
+	}
+	if (fd >= 0) return fd;
+	if (e == ENOENT) {
+		say(err, errlen, "bundle is not signed (no %s)", BUNDLE_SIG_FILE);
+		return -ENOENT;
+	}
+	if (e == ELOOP || e == ENOTDIR) {
+		say(err, errlen, "%s: a symbolic link or not a directory; refused", BUNDLE_SIG_FILE);
+		return -EBADMSG;
+	}
+	say(err, errlen, "%s: %s", BUNDLE_SIG_FILE, strerror(e));
+	return -e;
+}
+
+/* Read and parse the signature file, every field checked. *ret keeps the strings alive. */
+static int load_sig(int dirfd, json_t **ret, char *err, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	json_t *o = NULL;
+	int r, fd = open_sig(dirfd, err, errlen);
+	if (fd < 0) return fd;
+	r = read_fd_capped(fd, SIG_MAX_BYTES, &text, &len);
+	close(fd);
+	if (r < 0) {
+		say(err, errlen, "%s: %s", BUNDLE_SIG_FILE,
+		    r == -EINVAL  ? "not a regular file"
+		    : r == -E2BIG ? "larger than 4 MiB"
+				  : strerror(-r));
+		return r == -EINVAL || r == -E2BIG ? -EBADMSG : r;
+	}
+	json_error_t je;
+	o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	free(text);
+	if (!o) {
+		say(err, errlen, "%s is malformed: %s (line %d)", BUNDLE_SIG_FILE, je.text, je.line);
+		return -EBADMSG;
+	}
+	*ret = o;
+	return 0;
+}
+
+/* The recorded list, checked and sorted as the walk would sort it. */
+static int recorded_list(json_t *files, struct list *l, char *err, size_t errlen)
+{
+	size_t nf = json_object_size(files);
+	const char *k;
+	json_t *v;
+	if (nf > BUNDLE_MAX_FILES) {
+		say(err, errlen, "%s lists more than %u files", BUNDLE_SIG_FILE, BUNDLE_MAX_FILES);
+		return -EBADMSG;
+	}
+	if (!(l->v = calloc(nf ? nf : 1, sizeof *l->v))) return -ENOMEM;
+	l->cap = nf;
+	json_object_foreach(files, k, v) {
+		const char *h = json_string_value(v);
+		if (!h || !hex_ok(h, HEX_LEN) || !rel_ok(k)) {
+			say(err, errlen, "%s has a malformed entry", BUNDLE_SIG_FILE);
+			return -EBADMSG;
+		}
+		if (!(l->v[l->n].path = strdup(k))) return -ENOMEM;
+		memcpy(l->v[l->n].hex, h, HEX_LEN + 1);
+		l->n++;
+	}
+	qsort(l->v, l->n, sizeof *l->v, cmp_entry);
 	return 0;
 }
 
 int bundle_verify_at(int dirfd, const char *publisher, const struct pubkey *keys, size_t nkeys, char *err, size_t errlen)
 {
-	if (sodium_init() < 0) return -EIO;
 	struct list rec = { 0 }, disk = { 0 };
-	json_t *o = NULL;
-	char *canon = NULL;
-	int r;
-	int sfd = openat(dirfd, BUNDLE_SIG_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (sfd < 0) {
-		r = errno == ENOENT ? -ENOENT : -errno;
-		say(err, errlen, r == -ENOENT ? "bundle is not signed (no %s)" : "%s: cannot open", BUNDLE_SIG_FILE);
-		return r;
-	}
-	struct stat st;
-	if (fstat(sfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)SIG_MAX_BYTES) {
-		close(sfd);
-		say(err, errlen, "%s is not a regular file of at most %u bytes", BUNDLE_SIG_FILE, SIG_MAX_BYTES);
-		return -EBADMSG;
-	}
-	json_error_t je;
-	o = json_loadfd(sfd, JSON_REJECT_DUPLICATES, &je);
-	close(sfd);
+	json_t *o = NULL, *files = NULL;
 	const char *pub = NULL, *kid = NULL, *sig64 = NULL;
-	json_t *files = NULL;
 	json_int_t format = 0;
-	if (!o || json_unpack(o, "{s:I,s:s,s:s,s:o,s:s}", "format", &format, "publisher", &pub, "key_id", &kid, "files",
-			      &files, "signature", &sig64) != 0 ||
+	char *canon = NULL;
+	size_t clen = 0;
+	int r;
+
+	if (sodium_init() < 0) return -EIO;
+	if ((r = load_sig(dirfd, &o, err, errlen)) < 0) return r;
+	if (json_unpack(o, "{s:I,s:s,s:s,s:o,s:s}", "format", &format, "publisher", &pub, "key_id", &kid, "files",
+			&files, "signature", &sig64) != 0 ||
 	    format != 1 || !json_is_object(files)) {
-		say(err, errlen, "%s is malformed%s%s", BUNDLE_SIG_FILE, o ? "" : ": ", o ? "" : je.text);
+		say(err, errlen, "%s is malformed: it needs format 1, publisher, key_id, files and signature",
+		    BUNDLE_SIG_FILE);
 		r = -EBADMSG;
-		goto out;
+		goto err;
 	}
 	if (strcmp(pub, publisher) != 0) {
-		say(err, errlen, "signed by '%s' but the manifest says publisher '%s'", pub, publisher);
+		say(err, errlen, "signed by '%.64s' but the manifest says publisher '%s'", name_ok(pub) ? pub : "?",
+		    publisher);
 		r = -EBADMSG;
-		goto out;
+		goto err;
 	}
-	const struct pubkey *key = NULL;
-	for (size_t i = 0; i < nkeys && !key; i++) {
-		char id[17];
+	bool known = false;
+	for (size_t i = 0; i < nkeys; i++) {
+		char id[KEY_ID_LEN + 1];
 		key_id_of(keys[i].pk, id);
-		if (strcmp(keys[i].publisher, pub) == 0 && strcmp(id, kid) == 0) key = &keys[i];
+		if (strcmp(keys[i].publisher, pub) == 0 && strcmp(id, kid) == 0) known = true;
 	}
-	if (!key) {
-		say(err, errlen, "no trusted key for publisher '%s' (key id %.16s)", pub, kid);
+	if (!known) {
+		say(err, errlen, "no trusted key for publisher '%s' (key id %.16s)", publisher,
+		    hex_ok(kid, strlen(kid)) ? kid : "?");
 		r = -EKEYREJECTED;
-		goto out;
+		goto err;
 	}
-	/* Rebuild the signed text from the recorded list. */
-	size_t nf = json_object_size(files);
-	if (nf > BUNDLE_MAX_FILES) {
-		say(err, errlen, "%s lists more than %u files", BUNDLE_SIG_FILE, BUNDLE_MAX_FILES);
-		r = -EBADMSG;
-		goto out;
-	}
-	rec.v = calloc(nf ? nf : 1, sizeof *rec.v);
-	if (!rec.v) {
-		r = -ENOMEM;
-		goto out;
-	}
-	const char *k;
-	json_t *v;
-	json_object_foreach(files, k, v) {
-		const char *h = json_string_value(v);
-		if (!h || strlen(h) != crypto_hash_sha256_BYTES * 2 || strlen(k) >= REL_MAX || !name_ok(k)) {
-			say(err, errlen, "%s has a malformed entry", BUNDLE_SIG_FILE);
-			r = -EBADMSG;
-			goto out;
-		}
-		if (!(rec.v[rec.n].path = strdup(k))) {
-			r = -ENOMEM;
-			goto out;
-		}
-		strcpy(rec.v[rec.n].hex, h);
-		rec.n++;
-	}
-	qsort(rec.v, rec.n, sizeof *rec.v, cmp_entry);
-	size_t clen;
+	/* The signature covers the recorded list: rebuild its text and check it first. */
+	if ((r = recorded_list(files, &rec, err, errlen)) < 0) goto err;
 	if (!(canon = canonical(pub, kid, &rec, &clen))) {
 		r = -ENOMEM;
-		goto out;
+		goto err;
 	}
 	unsigned char sig[crypto_sign_BYTES];
 	size_t got = 0;
-	if (sodium_base642bin(sig, sizeof sig, sig64, strlen(sig64), NULL, &got, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    got != sizeof sig || crypto_sign_verify_detached(sig, (const unsigned char *)canon, clen, key->pk) != 0) {
+	bool good = sodium_base642bin(sig, sizeof sig, sig64, strlen(sig64), NULL, &got, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) == 0 &&
+		    got == sizeof sig;
+	/* Every key with that publisher and id: a 64-bit id is a hint, not an identity. */
+	bool ok = false;
+	for (size_t i = 0; good && !ok && i < nkeys; i++) {
+		char id[KEY_ID_LEN + 1];
+		key_id_of(keys[i].pk, id);
+		ok = strcmp(keys[i].publisher, pub) == 0 && strcmp(id, kid) == 0 &&
+		     crypto_sign_verify_detached(sig, (const unsigned char *)canon, clen, keys[i].pk) == 0;
+	}
+	if (!ok) {
 		say(err, errlen, "signature does not match (%s was changed or not made by '%s')", BUNDLE_SIG_FILE, pub);
 		r = -EBADMSG;
-		goto out;
+		goto err;
 	}
-	/* The signature covers the list; now the files must match the list, both ways. */
-	if ((r = digest_bundle(dirfd, &disk, err, errlen)) < 0) goto out;
+	/* Now the files must match the list, both ways. A link, a special file or a
+	 * broken cap is a bundle that is not what was signed (err names it); I/O and
+	 * memory errors stay what they are. */
+	if ((r = digest_bundle(dirfd, &disk, err, errlen)) < 0) {
+		if (r == -EINVAL || r == -E2BIG || r == -ELOOP || r == -EFBIG || r == -ENAMETOOLONG) r = -EBADMSG;
+		goto err;
+	}
 	size_t i = 0, j = 0;
 	while (i < rec.n || j < disk.n) {
 		int c = i == rec.n ? 1 : j == disk.n ? -1 : strcmp(rec.v[i].path, disk.v[j].path);
+		r = -EBADMSG;
 		if (c < 0) {
 			say(err, errlen, "bundle: file '%s' was removed after signing", rec.v[i].path);
-			r = -EBADMSG;
-			goto out;
+			goto err;
 		}
 		if (c > 0) {
 			say(err, errlen, "bundle: file '%s' was added after signing", disk.v[j].path);
-			r = -EBADMSG;
-			goto out;
+			goto err;
 		}
 		if (strcmp(rec.v[i].hex, disk.v[j].hex) != 0) {
 			say(err, errlen, "bundle: file '%s' was modified after signing", rec.v[i].path);
-			r = -EBADMSG;
-			goto out;
+			goto err;
 		}
 		i++, j++;
 	}
 	r = 0;
-out:
+err:
 	list_done(&rec);
 	list_done(&disk);
 	free(canon);
@@ -564,100 +780,163 @@ out:
 	return r;
 }
 
-/* Staging writes below a directory it just created itself, so paths relative to it
- * cannot meet a symlink. */
+/* Staging writes below a directory it just created itself (mode 0755, in a directory
+ * only the caller writes), so paths relative to it cannot meet a symlink. */
 struct copy {
 	int dfd;
+	dev_t dev; /* the temporary directory: a source that contains it would copy itself */
+	ino_t ino;
 	uint64_t bytes;
 };
 
-static int copy_dir(void *ctx, const char *rel, char *err, size_t errlen)
+static int copy_dir(void *ctx, const char *rel, const struct stat *st, char *err, size_t errlen)
 {
 	struct copy *c = ctx;
-	if (mkdirat(c->dfd, rel, 0755) < 0) {
+	if (st->st_dev == c->dev && st->st_ino == c->ino) {
+		say(err, errlen, "bundle: '%s' is the staging directory itself: cannot stage a bundle into itself", rel);
+		return -EINVAL;
+	}
+	/* fchmodat: mkdirat's mode goes through the umask, the staged tree promises 0755 */
+	if (mkdirat(c->dfd, rel, 0700) < 0 || fchmodat(c->dfd, rel, 0755, 0) < 0) {
+		int e = -errno;
 		say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
-		return -errno;
+		return e;
 	}
 	return 0;
+}
+
+/* copy_file_range where the kernel can (one filesystem: a reflink or an in-kernel copy),
+ * read/write where it cannot. A copy_file_range that returns 0 early (some filesystems
+ * say 0 rather than an error) hands over to read(), which sees the real end. */
+static int copy_data(int in, int out, uint64_t *bytes)
+{
+	bool plain = false;
+	char buf[65536];
+	for (;;) {
+		ssize_t n;
+		if (!plain) {
+			n = copy_file_range(in, NULL, out, NULL, 1u << 20, 0);
+			/* EPERM: container seccomp filters that predate the call answer so */
+			if (n == 0 || (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+						 errno == EOPNOTSUPP || errno == EPERM))) {
+				plain = true;
+				continue;
+			}
+		} else {
+			n = read(in, buf, sizeof buf);
+			if (n > 0) {
+				int r = write_all(out, buf, (size_t)n);
+				if (r < 0) return r;
+			}
+		}
+		if (n < 0 && errno == EINTR) continue;
+		if (n < 0) return -errno;
+		if (n == 0) return 0;
+		*bytes += (uint64_t)n;
+		/* a file growing while it is copied must not get past the cap */
+		if (*bytes > BUNDLE_MAX_BYTES) return -EFBIG;
+	}
 }
 
 static int copy_file(void *ctx, int in, const char *rel, const struct stat *st, char *err, size_t errlen)
 {
 	struct copy *c = ctx;
+	/* any exec bit makes it executable for all; nothing else of the source mode survives */
 	mode_t mode = (st->st_mode & 0111) ? 0755 : 0644;
-	int out = openat(c->dfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	int out = -1, r = 0;
+	if (c->bytes + (uint64_t)st->st_size > BUNDLE_MAX_BYTES) {
+		r = -EFBIG;
+		goto err;
+	}
+	out = openat(c->dfd, rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0) {
-		say(err, errlen, "bundle: '%s': %s", rel, strerror(errno));
-		return -errno;
+		r = -errno;
+		goto err;
 	}
-	int r = 0;
-	for (;;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0);
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-			char buf[65536];
-			n = read(in, buf, sizeof buf);
-			if (n > 0 && write(out, buf, (size_t)n) != n) n = -1;
-		}
-		if (n < 0 && errno == EINTR) continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0) break;
-		c->bytes += (uint64_t)n;
-		if (c->bytes > BUNDLE_MAX_BYTES) {
-			say(err, errlen, "bundle: larger than %llu bytes", (unsigned long long)BUNDLE_MAX_BYTES);
-			close(out);
-			return -EFBIG;
-		}
-	}
+	r = copy_data(in, out, &c->bytes);
 	if (r == 0 && fchmod(out, mode) < 0) r = -errno;
 	if (close(out) < 0 && r == 0) r = -errno;
-	if (r < 0) say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
+	if (r == 0) return 0;
+err:
+	if (r == -EFBIG)
+		say(err, errlen, "bundle: larger than %llu bytes (at '%s')", (unsigned long long)BUNDLE_MAX_BYTES, rel);
+	else
+		say(err, errlen, "bundle: '%s': %s", rel, strerror(-r));
 	return r;
 }
 
 int bundle_stage(int src_dirfd, const char *dst_path, char *err, size_t errlen)
 {
+	char tmp[4096];
+	struct stat st;
+	int dfd = -1, r;
+	bool made = false;
+
 	if (err && errlen) err[0] = 0;
-	if (access(dst_path, F_OK) == 0) {
+	/* lstat: a dangling symlink at dst_path exists too */
+	if (lstat(dst_path, &st) == 0) {
 		say(err, errlen, "'%s' already exists", dst_path);
 		return -EEXIST;
 	}
-	char tmp[4096];
-	if (fmt_path(tmp, sizeof tmp, "%s.tmp-XXXXXX", dst_path) < 0) return -ENAMETOOLONG;
-	if (!mkdtemp(tmp)) {
-		int e = -errno;
-		say(err, errlen, "'%s': %s", tmp, strerror(errno));
-		return e;
-	}
-	chmod(tmp, 0755);
-	int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		int e = -errno;
-		rmdir(tmp);
-		return e;
-	}
-	struct copy c = { .dfd = dfd };
-	struct walker w = { .dir = copy_dir, .file = copy_file, .ctx = &c };
-	int r = walk(src_dirfd, "", 0, &w, err, errlen);
-	if (r == 0 && fsync(dfd) < 0) r = -errno;
-	close(dfd);
-	if (r == 0 && rename(tmp, dst_path) < 0) {
+	if (errno != ENOENT) {
 		r = -errno;
 		say(err, errlen, "'%s': %s", dst_path, strerror(errno));
+		return r;
 	}
-	if (r < 0) bundle_remove_tree(tmp);
+	if (fmt_path(tmp, sizeof tmp, "%s.tmp-XXXXXX", dst_path) < 0) {
+		say(err, errlen, "'%s': path too long", dst_path);
+		return -ENAMETOOLONG;
+	}
+	if (!mkdtemp(tmp)) {
+		r = -errno;
+		say(err, errlen, "'%s': %s", tmp, strerror(errno));
+		return r;
+	}
+	made = true;
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0 || fchmod(dfd, 0755) < 0 || fstat(dfd, &st) < 0) {
+		r = -errno;
+		say(err, errlen, "'%s': %s", tmp, strerror(errno));
+		goto err;
+	}
+	struct copy c = { .dfd = dfd, .dev = st.st_dev, .ino = st.st_ino };
+	struct walker w = { .dir = copy_dir, .file = copy_file, .ctx = &c };
+	if ((r = walk(src_dirfd, "", 0, &w, err, errlen)) < 0) goto err;
+	close(dfd);
+	dfd = -1;
+	/* RENAME_NOREPLACE: whatever appeared at dst_path since the check stays untouched
+	 * (plain rename() would replace an empty directory). */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst_path, RENAME_NOREPLACE) < 0) {
+		r = -errno;
+		if (r == -EINVAL || r == -ENOSYS) {
+			/* a filesystem without RENAME_NOREPLACE: check again, as late as we can */
+			if (lstat(dst_path, &st) == 0)
+				r = -EEXIST;
+			else
+				r = rename(tmp, dst_path) < 0 ? -errno : 0;
+		}
+		if (r == -ENOTEMPTY) r = -EEXIST;
+		if (r < 0) {
+			say(err, errlen, "'%s': %s", dst_path, r == -EEXIST ? "already exists" : strerror(-r));
+			goto err;
+		}
+	}
+	return 0;
+err:
+	if (dfd >= 0) close(dfd);
+	if (made) bundle_remove_tree(tmp);
 	return r;
 }
 
+/* Remove name in parent; a directory is emptied first. Never follows a symlink: unlinkat
+ * removes the link itself, and directories are opened O_NOFOLLOW. */
 static int remove_at(int parent, const char *name, unsigned depth)
 {
 	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
 	if (errno != EISDIR && errno != EPERM) return -errno;
-	if (depth > 64) return -ELOOP;
+	if (depth > REMOVE_MAX_DEPTH) return -ELOOP;
 	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) return -errno;
+	if (fd < 0) return errno == ENOENT ? 0 : -errno;
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		int e = -errno;
@@ -666,11 +945,13 @@ static int remove_at(int parent, const char *name, unsigned depth)
 	}
 	int r = 0;
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	while ((errno = 0, de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+		/* keep going past a failure: remove as much as possible, report the first */
 		int e = remove_at(dirfd(d), de->d_name, depth + 1);
 		if (e < 0 && r == 0) r = e;
 	}
+	if (errno && r == 0) r = -errno;
 	closedir(d);
 	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0) r = -errno;
 	return r;
@@ -678,6 +959,11 @@ static int remove_at(int parent, const char *name, unsigned depth)
 
 int bundle_remove_tree(const char *path)
 {
-	if (!path || !*path || strcmp(path, "/") == 0) return -EINVAL;
-	return remove_at(AT_FDCWD, path, 0);
+	char p[4096];
+	if (!path || strlcpy_(p, path, sizeof p) >= sizeof p) return -EINVAL;
+	/* "dir/" would make the kernel follow a symlink named dir: strip trailing slashes */
+	size_t n = strlen(p);
+	while (n > 0 && p[n - 1] == '/') p[--n] = 0;
+	if (n == 0) return -EINVAL; /* "" or "/" */
+	return remove_at(AT_FDCWD, p, 0);
 }
