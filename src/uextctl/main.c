@@ -183,6 +183,18 @@ static int cmd_status(const struct opts *o)
 		printf("extensions:  %lld installed, %lld running, %lld waiting for approval, %lld failed\n",
 		       json_integer_value(json_object_get(ex, "total")), json_integer_value(json_object_get(ex, "running")),
 		       json_integer_value(json_object_get(ex, "waiting_for_user")), json_integer_value(json_object_get(ex, "failed")));
+		json_t *fa = json_object_get(json_object_get(j, "kernel"), "fanotify");
+		if (fa) {
+			printf("fanotify:    permission events %s, exec %s, file names (FID) %s, filesystem marks %s, "
+			       "evictable cache marks %s%s%s\n",
+			       json_is_true(json_object_get(fa, "permission_events")) ? "yes" : "NO",
+			       json_is_true(json_object_get(fa, "open_exec_perm")) ? "yes" : "no",
+			       json_is_true(json_object_get(fa, "fid_names")) ? "yes" : "no",
+			       json_is_true(json_object_get(fa, "filesystem_marks")) ? "yes" : "no",
+			       json_is_true(json_object_get(fa, "evictable_cache_marks")) ? "yes" : "no",
+			       *json_string_value(json_object_get(fa, "missing_because")) ? " — missing because: " : "",
+			       json_string_value(json_object_get(fa, "missing_because")));
+		}
 		printf("counters:   ");
 		const char *k;
 		json_t *v;

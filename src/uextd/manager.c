@@ -25,6 +25,7 @@
 #include "common/policy.h"
 #include "common/util.h"
 #include "log.h"
+#include "es/fan.h"
 #include "sandbox.h"
 
 #define ST_WAITING "activated_waiting_for_user"
@@ -1368,6 +1369,8 @@ char *manager_status_json(struct manager *m)
 {
 	struct sandbox_caps caps;
 	sandbox_probe(&caps);
+	struct fan_support fs;
+	fan_probe(&fs);
 	unsigned total = 0, running = 0, failed = 0, waiting = 0;
 	for (struct ext *e = m->exts; e; e = e->next) {
 		total++;
@@ -1380,7 +1383,8 @@ char *manager_status_json(struct manager *m)
 		"s:{s:s,s:b,s:s,s:b},"
 		"s:{s:b,s:b,s:b,s:b,s:b,s:i,s:i,s:I,s:I},"
 		"s:{s:i,s:i,s:i,s:i,s:i},"
-		"s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+		"s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I},"
+		"s:{s:{s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:s}}}",
 		"version", "0.1.0", "pid", (int)getpid(), "root", m->cfg.paths.root[0] ? m->cfg.paths.root : "/",
 		"developer_mode", m->developer, "uptime_ms", (json_int_t)(now_mono_ms() - m->started_ms),
 		"policy", "file", m->cfg.paths.policy, "valid", !m->policy_error[0], "error", m->policy_error,
@@ -1395,7 +1399,12 @@ char *manager_status_json(struct manager *m)
 		"restarts", (json_int_t)m->stats.restarts, "failed", (json_int_t)m->stats.failed,
 		"protocol_errors", (json_int_t)m->stats.protocol_errors, "log_lines_dropped",
 		(json_int_t)m->stats.log_dropped, "installs", (json_int_t)m->stats.installs, "policy_refusals",
-		(json_int_t)m->stats.refusals, "loop_wakeups", (json_int_t)loop_wakeups(m->loop));
+		(json_int_t)m->stats.refusals, "loop_wakeups", (json_int_t)loop_wakeups(m->loop),
+		/* What the Endpoint Security engine will be able to use on this kernel. */
+		"kernel", "fanotify", "permission_events", fs.perm, "open_exec_perm", fs.open_exec_perm,
+		"access_perm", fs.access_perm, "filesystem_marks", fs.mark_filesystem, "fid_names", fs.fid,
+		"rename", fs.rename, "evictable_cache_marks", fs.evictable,
+		"missing_because", fs.perm ? "" : strerror(fs.perm_errno));
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return s;

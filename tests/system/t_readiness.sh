@@ -18,6 +18,9 @@ kill -0 $client 2>/dev/null || fail "client exited before uextd started: $(cat "
 start_uextd
 wait $client || fail "waiting client failed: $(cat "$WORK/err")"
 jq -e '.pid > 0' "$WORK/status.json" >/dev/null || fail "status output"
+# status says what the kernel offers the Endpoint Security engine, and why not if not
+jq -e '.kernel.fanotify | (.permission_events | type == "boolean") and (.permission_events or (.missing_because | length > 0))' \
+	"$WORK/status.json" >/dev/null || fail "status lacks the fanotify probe: $(jq -c .kernel "$WORK/status.json")"
 ok "a client started before uextd got its answer once uextd was ready"
 
 # install waits until the extension is running, not only until it is installed
