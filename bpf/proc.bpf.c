@@ -1,0 +1,483 @@
+/* proc.bpf.c owns the kernel half of the eBPF process-event source: what each tracepoint
+ * turns into a struct proc_ev in the ring buffer, and the count of every record that did
+ * not fit (lost[], read by proc_bpf.c). Which probes run and what they report is decided
+ * by user space before load (cfg_* rodata, autoload); nothing here can block a task.
+ *
+ * All probes are BTF raw tracepoints (tp_btf): they attach by name, so they need no
+ * tracefs, and they see the kernel's own arguments (the fork child, the exec bprm).
+ * Syscall events come from the raw sys_enter/sys_exit tracepoints, filtered by number;
+ * the numbers arrive in rodata from user space, which knows them for its architecture. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "proc_event.h"
+
+/* GPL-compatible: the probe_read and ringbuf helpers are GPL-only */
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define SI_USER 0
+#define SI_KERNEL 0x80
+#define PTRACE_TRACEME 0
+#define PTRACE_ATTACH 16
+#define PTRACE_SEIZE 0x4206
+#define TS_COMPAT 0x0002 /* x86: the current syscall is a 32-bit one */
+
+/* Set by proc_bpf.c before load; the verifier sees them as constants. */
+const volatile __u32 cfg_flags = 0;
+const volatile __s32 nr_setuid = -1, nr_setreuid = -1, nr_setresuid = -1;
+const volatile __s32 nr_setgid = -1, nr_setregid = -1, nr_setresgid = -1;
+const volatile __s32 nr_ptrace = -1, nr_mount = -1, nr_move_mount = -1, nr_umount2 = -1;
+const volatile __s32 nr_init_module = -1, nr_finit_module = -1;
+
+/* Records that found the ring buffer full, per type; never reset. */
+__u64 lost[PROC_EV_MAX] = {};
+/* 32-bit compat syscalls seen on a watched path and not decoded (numbers differ). */
+__u64 compat_syscalls = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20); /* resized by user space before load */
+} events SEC(".maps");
+
+/* exec records are built here (too big for the stack), then copied cut to their length. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct proc_ev);
+} scratch SEC(".maps");
+
+/* Arguments of a watched syscall between its enter and its exit, by tid. LRU: a task
+ * killed inside the syscall never reaches sys_exit and its entry just ages out. */
+struct pending {
+	__u64 arg[5];
+	__u32 call; /* PROC_CALL_* */
+	__u32 pad;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+/* Threads of one process can all be in do_exit at once (exit_group) and more than one can
+ * see signal->live == 0; the first to insert (tgid, start) reports the exit. */
+struct exit_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 start_ns;
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct exit_key);
+	__type(value, __u8);
+} exited SEC(".maps");
+
+static __always_inline void count_lost(__u32 type)
+{
+	if (type < PROC_EV_MAX)
+		__sync_fetch_and_add(&lost[type], 1);
+}
+
+static __always_inline void fill_hdr(struct proc_ev *ev, __u32 type, __u32 size,
+				     struct task_struct *t)
+{
+	const struct cred *cred = BPF_CORE_READ(t, real_cred);
+
+	ev->type = type;
+	ev->flags = 0;
+	ev->size = size;
+	ev->ts_ns = bpf_ktime_get_boot_ns();
+	ev->start_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	ev->pid = BPF_CORE_READ(t, tgid);
+	ev->tid = BPF_CORE_READ(t, pid);
+	ev->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	ev->uid = BPF_CORE_READ(cred, uid.val);
+	ev->euid = BPF_CORE_READ(cred, euid.val);
+	ev->gid = BPF_CORE_READ(cred, gid.val);
+	ev->egid = BPF_CORE_READ(cred, egid.val);
+	BPF_CORE_READ_STR_INTO(&ev->comm, t, comm);
+}
+
+static __always_inline struct task_struct *current_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+/* A reserved record of the given member, or NULL (counted as lost). */
+#define RESERVE(type, member)                                                          \
+	({                                                                             \
+		struct proc_ev *__ev = bpf_ringbuf_reserve(&events, PROC_EV_SIZE(member), 0); \
+		if (!__ev)                                                             \
+			count_lost(type);                                              \
+		__ev;                                                                  \
+	})
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0;
+	struct proc_ev *ev = bpf_map_lookup_elem(&scratch, &zero);
+	struct mm_struct *mm;
+	const char *fn;
+	unsigned long start, end;
+	__u64 len;
+	long n;
+	char c = 0;
+
+	if (!ev)
+		return 0;
+	fill_hdr(ev, PROC_EV_EXEC, 0, p);
+	ev->exec.old_tid = old_pid;
+	ev->exec.argc = BPF_CORE_READ(bprm, argc);
+	ev->exec.nargs = 0; /* counted by user space */
+
+	fn = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str(ev->exec.filename, sizeof(ev->exec.filename), fn);
+	if (n < 0)
+		ev->exec.filename[0] = '\0';
+	else if (n == sizeof(ev->exec.filename) &&
+		 !bpf_probe_read_kernel(&c, 1, fn + sizeof(ev->exec.filename) - 1) && c)
+		ev->flags |= PROC_EF_PATH_TRUNC;
+
+	/* The new image's argv strings, as the kernel just copied them to its stack. */
+	mm = BPF_CORE_READ(p, mm);
+	start = BPF_CORE_READ(mm, arg_start);
+	end = BPF_CORE_READ(mm, arg_end);
+	len = end > start ? end - start : 0;
+	if (len > PROC_ARGS_LEN) {
+		len = PROC_ARGS_LEN;
+		ev->flags |= PROC_EF_ARGS_TRUNC;
+	}
+	if (len && bpf_probe_read_user(ev->exec.args, len, (const void *)start)) {
+		len = 0;
+		ev->flags |= PROC_EF_NO_ARGS;
+	}
+	ev->exec.args_len = len;
+	ev->size = PROC_EV_EXEC_SIZE(len);
+	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(len), 0))
+		count_lost(PROC_EV_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	bool thread = BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid);
+	struct proc_ev *ev;
+
+	if (thread && !(cfg_flags & PROC_CFG_THREADS))
+		return 0;
+	ev = RESERVE(PROC_EV_FORK, fork);
+	if (!ev)
+		return 0;
+	fill_hdr(ev, PROC_EV_FORK, PROC_EV_SIZE(fork), current_task());
+	if (thread)
+		ev->flags |= PROC_EF_THREAD;
+	ev->fork.child_pid = BPF_CORE_READ(child, tgid);
+	ev->fork.child_tid = BPF_CORE_READ(child, pid);
+	ev->fork.child_start_ns = BPF_CORE_READ(child, group_leader, start_boottime);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	bool thread = BPF_CORE_READ(p, signal, live.counter) != 0;
+	struct exit_key key = {};
+	struct proc_ev *ev;
+	__u8 one = 1;
+
+	if (thread) {
+		if (!(cfg_flags & PROC_CFG_THREADS))
+			return 0;
+	} else {
+		key.tgid = BPF_CORE_READ(p, tgid);
+		key.start_ns = BPF_CORE_READ(p, group_leader, start_boottime);
+		if (bpf_map_update_elem(&exited, &key, &one, BPF_NOEXIST))
+			return 0; /* another thread of this process reported it */
+	}
+	ev = RESERVE(PROC_EV_EXIT, exit);
+	if (!ev)
+		return 0;
+	fill_hdr(ev, PROC_EV_EXIT, PROC_EV_SIZE(exit), p);
+	if (thread)
+		ev->flags |= PROC_EF_THREAD;
+	ev->exit.status = BPF_CORE_READ(p, exit_code);
+	ev->exit.pad = 0;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(handle_signal, int sig, struct kernel_siginfo *info, struct task_struct *task,
+	     int group, int result)
+{
+	struct proc_ev *ev;
+	int code;
+
+	/* SEND_SIG_NOINFO (0) and SEND_SIG_PRIV (1) are markers, not pointers */
+	if ((unsigned long)info == 0)
+		code = SI_USER;
+	else if ((unsigned long)info == 1)
+		code = SI_KERNEL;
+	else
+		code = BPF_CORE_READ(info, si_code);
+	if (code > 0 && !(cfg_flags & PROC_CFG_ALL_SIGNALS))
+		return 0;
+	ev = RESERVE(PROC_EV_SIGNAL, signal);
+	if (!ev)
+		return 0;
+	fill_hdr(ev, PROC_EV_SIGNAL, PROC_EV_SIZE(signal), current_task());
+	ev->signal.sig = sig;
+	ev->signal.code = code;
+	ev->signal.target_pid = BPF_CORE_READ(task, tgid);
+	ev->signal.target_tid = BPF_CORE_READ(task, pid);
+	ev->signal.result = result;
+	ev->signal.group = group;
+	BPF_CORE_READ_STR_INTO(&ev->signal.target_comm, task, comm);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* --- syscalls ----------------------------------------------------------------------- */
+
+static __always_inline bool compat_syscall(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *t = current_task();
+
+	if (bpf_core_field_exists(t->thread_info.status) &&
+	    (BPF_CORE_READ(t, thread_info.status) & TS_COMPAT)) {
+		__sync_fetch_and_add(&compat_syscalls, 1);
+		return true;
+	}
+#endif
+	return false;
+}
+
+/* regs is a BTF pointer here: a direct load, no helper call on every syscall exit */
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return regs->orig_ax;
+#elif defined(__TARGET_ARCH_arm64)
+	return regs->syscallno;
+#else
+#error "proc.bpf.c: syscall number of this architecture unknown"
+#endif
+}
+
+static __always_inline bool report(long ret)
+{
+	return ret == 0 || (cfg_flags & PROC_CFG_FAILED);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
+{
+	struct pending pd = {};
+	__u32 tid;
+
+	if (id < 0)
+		return 0;
+	if (id == nr_ptrace) {
+		__u64 req = PT_REGS_PARM1_CORE_SYSCALL(regs);
+
+		if (req != PTRACE_ATTACH && req != PTRACE_SEIZE && req != PTRACE_TRACEME)
+			return 0;
+		pd.call = PROC_CALL_PTRACE;
+	} else if (id == nr_mount) {
+		pd.call = PROC_CALL_MOUNT;
+	} else if (id == nr_move_mount) {
+		pd.call = PROC_CALL_MOVE_MOUNT;
+	} else if (id == nr_umount2) {
+		pd.call = PROC_CALL_UMOUNT2;
+	} else if (id == nr_init_module) {
+		pd.call = PROC_CALL_INIT_MODULE;
+	} else if (id == nr_finit_module) {
+		pd.call = PROC_CALL_FINIT_MODULE;
+	} else {
+		return 0;
+	}
+	if (compat_syscall())
+		return 0;
+	pd.arg[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	pd.arg[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	pd.arg[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	pd.arg[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+	pd.arg[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&pending, &tid, &pd, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int emit_setid(__u32 type, __u32 call, long ret)
+{
+	struct task_struct *t = current_task();
+	const struct cred *cred = BPF_CORE_READ(t, real_cred);
+	struct proc_ev *ev;
+
+	if (!report(ret) || compat_syscall())
+		return 0;
+	ev = RESERVE(type, setid);
+	if (!ev)
+		return 0;
+	fill_hdr(ev, type, PROC_EV_SIZE(setid), t);
+	ev->setid.call = call;
+	ev->setid.ret = ret;
+	if (type == PROC_EV_SETUID) {
+		ev->setid.id = BPF_CORE_READ(cred, uid.val);
+		ev->setid.eid = BPF_CORE_READ(cred, euid.val);
+		ev->setid.sid = BPF_CORE_READ(cred, suid.val);
+		ev->setid.fsid = BPF_CORE_READ(cred, fsuid.val);
+	} else {
+		ev->setid.id = BPF_CORE_READ(cred, gid.val);
+		ev->setid.eid = BPF_CORE_READ(cred, egid.val);
+		ev->setid.sid = BPF_CORE_READ(cred, sgid.val);
+		ev->setid.fsid = BPF_CORE_READ(cred, fsgid.val);
+	}
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+static __always_inline void read_ustr(char *dst, __u32 size, __u64 uptr, __u32 *flags)
+{
+	long n;
+	char c = 0;
+
+	if (!uptr) {
+		dst[0] = '\0';
+		return;
+	}
+	n = bpf_probe_read_user_str(dst, size, (const void *)uptr);
+	if (n < 0)
+		dst[0] = '\0';
+	else if (n == size && !bpf_probe_read_user(&c, 1, (const void *)(uptr + size - 1)) && c)
+		*flags |= PROC_EF_PATH_TRUNC;
+}
+
+static __always_inline void emit_ptrace(const struct pending *pd, long ret)
+{
+	struct proc_ev *ev = RESERVE(PROC_EV_PTRACE, ptrace);
+
+	if (!ev)
+		return;
+	fill_hdr(ev, PROC_EV_PTRACE, PROC_EV_SIZE(ptrace), current_task());
+	ev->ptrace.request = pd->arg[0];
+	ev->ptrace.target_pid = pd->arg[0] == PTRACE_TRACEME ? 0 : (__u32)pd->arg[1];
+	ev->ptrace.ret = ret;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void emit_mount(const struct pending *pd, long ret)
+{
+	__u32 type = pd->call == PROC_CALL_UMOUNT2 ? PROC_EV_UMOUNT : PROC_EV_MOUNT;
+	struct proc_ev *ev = RESERVE(type, mount);
+	__u32 flags = 0;
+
+	if (!ev)
+		return;
+	fill_hdr(ev, type, PROC_EV_SIZE(mount), current_task());
+	ev->mount.call = pd->call;
+	ev->mount.ret = ret;
+	ev->mount.fstype[0] = '\0';
+	switch (pd->call) {
+	case PROC_CALL_MOUNT: /* dev_name, dir_name, type, flags, data */
+		read_ustr(ev->mount.source, sizeof(ev->mount.source), pd->arg[0], &flags);
+		read_ustr(ev->mount.target, sizeof(ev->mount.target), pd->arg[1], &flags);
+		read_ustr(ev->mount.fstype, sizeof(ev->mount.fstype), pd->arg[2], &flags);
+		ev->mount.flags = pd->arg[3];
+		break;
+	case PROC_CALL_MOVE_MOUNT: /* from_dfd, from_path, to_dfd, to_path, flags */
+		read_ustr(ev->mount.source, sizeof(ev->mount.source), pd->arg[1], &flags);
+		read_ustr(ev->mount.target, sizeof(ev->mount.target), pd->arg[3], &flags);
+		ev->mount.flags = pd->arg[4];
+		break;
+	default: /* umount2: name, flags */
+		ev->mount.source[0] = '\0';
+		read_ustr(ev->mount.target, sizeof(ev->mount.target), pd->arg[0], &flags);
+		ev->mount.flags = pd->arg[1];
+		break;
+	}
+	ev->flags |= flags;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void emit_module(const struct pending *pd, long ret)
+{
+	struct proc_ev *ev = RESERVE(PROC_EV_MODULE_LOAD, module);
+	struct task_struct *t = current_task();
+
+	if (!ev)
+		return;
+	fill_hdr(ev, PROC_EV_MODULE_LOAD, PROC_EV_SIZE(module), t);
+	ev->module.call = pd->call;
+	ev->module.ret = ret;
+	ev->module.flags = 0;
+	ev->module.pad = 0;
+	ev->module.name[0] = '\0';
+	if (pd->call == PROC_CALL_FINIT_MODULE) { /* fd, uargs, flags */
+		/* the caller's fd is still open at sys_exit: name its file */
+		struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+		__u64 fd = pd->arg[0];
+		struct file **fds, *f = NULL;
+
+		ev->module.flags = pd->arg[2];
+		if (fd < BPF_CORE_READ(fdt, max_fds)) {
+			fds = BPF_CORE_READ(fdt, fd);
+			bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+		}
+		if (f)
+			bpf_probe_read_kernel_str(ev->module.name, sizeof(ev->module.name),
+						  BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	}
+	bpf_ringbuf_submit(ev, 0);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
+{
+	long id = syscall_nr(regs);
+	struct pending *p, pd;
+	__u32 tid;
+
+	if (id < 0)
+		return 0;
+	if (id == nr_setuid)
+		return emit_setid(PROC_EV_SETUID, PROC_SETID_SETUID, ret);
+	if (id == nr_setreuid)
+		return emit_setid(PROC_EV_SETUID, PROC_SETID_SETREUID, ret);
+	if (id == nr_setresuid)
+		return emit_setid(PROC_EV_SETUID, PROC_SETID_SETRESUID, ret);
+	if (id == nr_setgid)
+		return emit_setid(PROC_EV_SETGID, PROC_SETID_SETGID, ret);
+	if (id == nr_setregid)
+		return emit_setid(PROC_EV_SETGID, PROC_SETID_SETREGID, ret);
+	if (id == nr_setresgid)
+		return emit_setid(PROC_EV_SETGID, PROC_SETID_SETRESGID, ret);
+	if (id != nr_ptrace && id != nr_mount && id != nr_move_mount && id != nr_umount2 &&
+	    id != nr_init_module && id != nr_finit_module)
+		return 0;
+
+	tid = (__u32)bpf_get_current_pid_tgid();
+	p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0;
+	pd = *p;
+	bpf_map_delete_elem(&pending, &tid);
+	if (!report(ret))
+		return 0;
+	if (pd.call == PROC_CALL_PTRACE)
+		emit_ptrace(&pd, ret);
+	else if (pd.call == PROC_CALL_INIT_MODULE || pd.call == PROC_CALL_FINIT_MODULE)
+		emit_module(&pd, ret);
+	else
+		emit_mount(&pd, ret);
+	return 0;
+}
