@@ -30,6 +30,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "uextd/sandbox.h"
 
 #define TEST_UID 2100000123u
@@ -762,32 +764,6 @@ static void test_invalid_config(void **state)
 
 /* --- fixture ---------------------------------------------------------------------- */
 
-static int copy_file(const char *from, const char *to, mode_t mode)
-{
-	char buf[65536];
-	int in, out, rc = 0;
-	ssize_t n;
-
-	in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -1;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (out < 0) {
-		close(in);
-		return -1;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			rc = -1;
-			break;
-		}
-	if (n < 0)
-		rc = -1;
-	close(in);
-	if (close(out) < 0)
-		rc = -1;
-	return rc;
-}
 
 static void rm_tree_shallow(const char *dir)
 {
