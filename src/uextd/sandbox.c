@@ -1135,6 +1135,11 @@ int sandbox_cgroup_cleanup(const char *cgroup_group, const char *ident)
 
 			nanosleep(&ts, NULL);
 		}
+		/* The group goes with its last extension; while others remain the rmdir
+		 * fails (EBUSY) and the group stays. Spawns happen on the same thread. */
+		char group[PATH_MAX];
+		if (r == 0 && path_join(group, sizeof(group), roots[i].path, cgroup_group, NULL) == 0)
+			(void)rmdir(group);
 	}
 	return r;
 }
