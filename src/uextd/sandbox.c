@@ -249,20 +249,20 @@ static int cg_prepare(const struct sandbox_config *c, struct spawn_ctx *x)
 
 		r = path_join(grp, sizeof(grp), rt->path, c->cgroup_group, NULL);
 		if (r < 0)
-			goto err;
+			return r;
 		r = path_join(dir, sizeof(dir), grp, c->ident, NULL);
 		if (r < 0)
-			goto err;
+			return r;
 		if (rt->kind == CG_UNIFIED)
 			cg_enable_controllers(rt->path);
 		r = mkdir_ok(grp);
 		if (r < 0)
-			goto err;
+			return r;
 		if (rt->kind == CG_UNIFIED)
 			cg_enable_controllers(grp);
 		r = mkdir_ok(dir);
 		if (r < 0)
-			goto err;
+			return r;
 
 		/* Always write the value, "no limit" included: a reused cgroup keeps old ones. */
 		switch (rt->kind) {
@@ -274,7 +274,7 @@ static int cg_prepare(const struct sandbox_config *c, struct spawn_ctx *x)
 					strcpy(val, "max");
 				r = write_file(dir, "memory.max", val);
 				if (r < 0)
-					goto err;
+					return r;
 			}
 			if (file_exists(dir, "pids.max")) {
 				if (c->pids_max)
@@ -283,7 +283,7 @@ static int cg_prepare(const struct sandbox_config *c, struct spawn_ctx *x)
 					strcpy(val, "max");
 				r = write_file(dir, "pids.max", val);
 				if (r < 0)
-					goto err;
+					return r;
 			}
 			break;
 		case CG_V1_MEMORY:
@@ -293,7 +293,7 @@ static int cg_prepare(const struct sandbox_config *c, struct spawn_ctx *x)
 				strcpy(val, "-1");
 			r = write_file(dir, "memory.limit_in_bytes", val);
 			if (r < 0)
-				goto err;
+				return r;
 			break;
 		case CG_V1_PIDS:
 			if (c->pids_max)
@@ -302,23 +302,19 @@ static int cg_prepare(const struct sandbox_config *c, struct spawn_ctx *x)
 				strcpy(val, "max");
 			r = write_file(dir, "pids.max", val);
 			if (r < 0)
-				goto err;
+				return r;
 			break;
 		}
 
 		r = path_join(procs, sizeof(procs), dir, "cgroup.procs", NULL);
 		if (r < 0)
-			goto err;
+			return r;
 		fd = open(procs, O_WRONLY | O_CLOEXEC);
-		if (fd < 0) {
-			r = -errno;
-			goto err;
-		}
+		if (fd < 0)
+			return -errno;
 		x->cg_fd[x->n_cg++] = fd;
 	}
 	return 0;
-err:
-	return r;
 }
 
 /* --- seccomp ------------------------------------------------------------------------ */
@@ -978,7 +974,8 @@ int sandbox_spawn(const struct sandbox_config *c, pid_t *ret_pid)
 
 	for (int i = 0; i < x.n_cg; i++)
 		close(x.cg_fd[i]);
-	seccomp_release(x.filter);
+	if (x.filter)
+		seccomp_release(x.filter);
 	*ret_pid = pid;
 	return 0;
 err:

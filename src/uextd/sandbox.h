@@ -40,7 +40,11 @@ struct sandbox_caps {
 
 /* Fork and exec the extension inside its sandbox. The parent returns as soon as the
  * child exists; a failure inside the child (before exec) makes it exit with status 127
- * after writing the reason to stdio_fd. Returns 0 and the pid, or -errno. */
+ * after writing the reason to stdio_fd. Returns 0 and the pid, or -errno (-EINVAL for
+ * uid or gid 0, a relative exe_path/data_dir, or an ident/group that is not one plain
+ * path component). Borrows every fd and string in c. The child starts in "/" in its own
+ * session, with default signal dispositions and an empty signal mask; it gets SIGKILL
+ * when the forking thread exits, so call this from the manager's only thread. */
 int sandbox_spawn(const struct sandbox_config *c, pid_t *ret_pid);
 
 /* Kill every process left in the extension's cgroup(s) and remove them. Used at stop

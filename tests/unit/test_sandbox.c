@@ -151,6 +151,39 @@ static int child_main(int argc, char **argv)
 	if (seccomp_on)
 		printf("ptrace=%d\n", errno_of((int)ptrace(PTRACE_TRACEME, 0, NULL, NULL)));
 	printf("clone3=%d\n", errno_of((int)syscall(SYS_clone3, NULL, (size_t)0)));
+	/* Both are open to unprivileged callers by default, so EPERM is the filter. */
+	printf("io_uring=%d\n", errno_of((int)syscall(SYS_io_uring_setup, 1, NULL)));
+	printf("keyctl=%d\n", errno_of((int)syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */,
+						     -3 /* session */, 0)));
+	/* Visible mounts still writable: only /tmp, /dev/shm and data_dir may be. A mount
+	 * stacked under a later one on the same path is hidden (no path reaches it), and
+	 * the per-mount fallback cannot remount it; only the last of a path counts. */
+	{
+		static char mps[512][256];
+		static bool rw[512];
+		FILE *f = fopen("/proc/self/mountinfo", "re");
+		char line[4096], mp[256], opts[256];
+		int n = 0;
+
+		while (f && n < 512 && fgets(line, sizeof(line), f))
+			if (sscanf(line, "%*s %*s %*s %*s %255s %255s", mp, opts) == 2) {
+				strcpy(mps[n], mp);
+				rw[n++] = strncmp(opts, "ro", 2) != 0;
+			}
+		if (f)
+			fclose(f);
+		printf("rw_mounts=");
+		for (int i = 0; i < n; i++) {
+			bool last = true;
+
+			for (int j = i + 1; j < n; j++)
+				if (!strcmp(mps[i], mps[j]))
+					last = false;
+			if (last && rw[i])
+				printf("%s ", mps[i]);
+		}
+		printf("\n");
+	}
 	{
 		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
@@ -459,6 +492,20 @@ static void ipc_roundtrip(struct run *r)
 	assert_int_equal(b, 'c');
 }
 
+static void assert_rw_mounts(const struct run *r)
+{
+	char buf[4096], *save = NULL;
+	const char *v = kv(r, "rw_mounts", buf, sizeof(buf));
+
+	assert_non_null(v);
+	assert_non_null(strstr(v, "/tmp ")); /* the parse saw our own tmpfs */
+	for (char *mp = strtok_r(buf, " ", &save); mp; mp = strtok_r(NULL, " ", &save))
+		if (strcmp(mp, "/tmp") && strcmp(mp, "/dev/shm") && strcmp(mp, g_data)) {
+			fprintf(stderr, "child report:\n%s\n", r->text);
+			fail_msg("mount '%s' is still writable in the sandbox", mp);
+		}
+}
+
 static void assert_exit(const struct run *r, int code)
 {
 	if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != code) {
@@ -518,7 +565,10 @@ static void check_full(unsigned flags, const char *ident)
 		assert_kv_int(&r, "unshare_user", EPERM);
 		assert_kv_int(&r, "clone3", ENOSYS);
 		assert_kv_int(&r, "socket_packet", EPERM);
+		assert_kv_int(&r, "io_uring", EPERM);
+		assert_kv_int(&r, "keyctl", EPERM);
 	}
+	assert_rw_mounts(&r);
 	/* The host sees the file the child made in data_dir, not the /tmp one. */
 	{
 		char p[PATH_MAX];
@@ -729,6 +779,74 @@ static void test_cleanup_kills(void **state)
 	assert_cgroups_gone("sleeper");
 }
 
+/* Leftovers of a crashed manager: a process that is not ours sits in a cgroup we did
+ * not create in this run. On a hybrid host the v1 pids tree has no cgroup.kill, so
+ * this takes the read-and-kill loop; on pure v2 it takes cgroup.kill. */
+static void test_cleanup_leftover(void **state)
+{
+	char grp[PATH_MAX], dir[PATH_MAX];
+	const char *root;
+	int p[2], status;
+	pid_t mid, gc = 0;
+
+	(void)state;
+	if (!g_caps.cgroup_v1 && !g_caps.cgroup_v2)
+		skip();
+	root = g_caps.cgroup_v1 ? CG_FS "/pids" : CG_FS;
+	snprintf(grp, sizeof(grp), "%s/%s", root, g_group);
+	cg_path(dir, sizeof(dir), root, "leftover", NULL);
+	assert_true(mkdir(grp, 0755) == 0 || errno == EEXIST);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	mid = fork();
+	assert_true(mid >= 0);
+	if (mid == 0) {
+		/* Double fork: the sleeper is reparented away from us, like a leftover. */
+		pid_t g = fork();
+
+		if (g == 0) {
+			char procs[PATH_MAX + 16], num[16];
+			int fd, n;
+
+			snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+			n = snprintf(num, sizeof(num), "%d", (int)getpid());
+			fd = open(procs, O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, num, (size_t)n) != n)
+				_exit(1);
+			close(fd);
+			/* Only the sleeper writes, once it is in the cgroup. */
+			n = (int)getpid();
+			if (write(p[1], &n, sizeof(n)) != sizeof(n))
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		_exit(g > 0 ? 0 : 1);
+	}
+	close(p[1]);
+	assert_int_equal(waitpid(mid, &status, 0), mid);
+	{
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+		int v = 0;
+
+		assert_int_equal(poll(&pfd, 1, DEADLINE_MS), 1);
+		assert_int_equal(read(p[0], &v, sizeof(v)), sizeof(v));
+		gc = v;
+	}
+	close(p[0]);
+	assert_true(proc_alive(gc));
+
+	assert_int_equal(sandbox_cgroup_cleanup(g_group, "leftover"), 0);
+	{
+		int64_t end = now_ms() + DEADLINE_MS;
+
+		while (proc_alive(gc) && now_ms() < end)
+			usleep(5000);
+	}
+	assert_false(proc_alive(gc));
+	assert_int_equal(access(dir, F_OK), -1);
+}
+
 static void test_cleanup_missing(void **state)
 {
 	(void)state;
@@ -820,7 +938,14 @@ static int teardown(void **state)
 					     CG_FS "/unified" };
 	char p[PATH_MAX];
 
+	static const char *const idents[] = { "full", "fallback", "noseccomp", "fdswap",
+					      "tmpdata", "missing", "baddata", "sleeper",
+					      "leftover", "invalid" };
+
 	(void)state;
+	/* A failed assertion skips a test's own cleanup; nothing may outlive the run. */
+	for (size_t i = 0; i < sizeof(idents) / sizeof(idents[0]); i++)
+		(void)sandbox_cgroup_cleanup(g_group, idents[i]);
 	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
 		snprintf(p, sizeof(p), "%s/%s", roots[i], g_group);
 		rmdir(p);
@@ -847,6 +972,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_missing_exe),
 		cmocka_unit_test(test_bad_data_dir),
 		cmocka_unit_test(test_cleanup_kills),
+		cmocka_unit_test(test_cleanup_leftover),
 		cmocka_unit_test(test_cleanup_missing),
 	};
 
