@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS=(
 	build-essential cmake ninja-build pkg-config clang
+	libclang-rt-14-dev  # the sanitizer runtime: only a Recommends of clang on Debian 12
 	libsodium-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-ng-dev libcmocka-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	jq bc time util-linux procps iproute2 sqlite3
