@@ -13,7 +13,8 @@ ok "no manager: refused after the timeout, saying why"
 # not even exist yet).
 "$UEXTCTL" --timeout 20 status --json >"$WORK/status.json" 2>"$WORK/err" &
 client=$!
-# make sure the client is already waiting: it is blocked in poll/inotify, not exited
+# The client is alive while no uextd exists; it can only succeed later by having waited.
+[ ! -e "$ROOT/run/uext/control.sock" ] || fail "a control socket exists before uextd"
 kill -0 $client 2>/dev/null || fail "client exited before uextd started: $(cat "$WORK/err")"
 start_uextd
 wait $client || fail "waiting client failed: $(cat "$WORK/err")"
