@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -108,19 +109,9 @@ static int round_trip(uext_extension *e, struct ipc_msg *req, struct ipc_msg *re
 		r = ipc_recv(e->sock, ret);
 		if (r == -EAGAIN) {
 			/* The socket is non-blocking for the loop; wait for the reply here. */
-			struct epoll_event ev;
-			int ep = epoll_create1(EPOLL_CLOEXEC);
-			if (ep < 0) {
-				r = -errno;
-				break;
-			}
-			ev.events = EPOLLIN;
-			ev.data.fd = e->sock;
-			epoll_ctl(ep, EPOLL_CTL_ADD, e->sock, &ev);
-			int n = epoll_wait(ep, &ev, 1, 30000);
-			close(ep);
-			if (n == 0) r = -ETIMEDOUT;
-			else r = 0;
+			struct pollfd p = { e->sock, POLLIN, 0 };
+			int n = poll(&p, 1, 30000);
+			r = n > 0 || (n < 0 && errno == EINTR) ? 0 : n == 0 ? -ETIMEDOUT : -errno;
 			continue;
 		}
 		if (r < 0) break;
@@ -341,9 +332,7 @@ API int uext_extension_main(int argc, char **argv, const struct uext_extension_c
 			} else if (id < MAX_FDS + MAX_TIMERS) {
 				struct tmr t = e.timers[id - MAX_FDS];
 				uint64_t exp;
-				if (t.cb && read(t.tfd, &exp, sizeof exp) > 0) {
-					if (t.cb) t.cb(&e, t.id, t.data);
-				}
+				if (t.cb && read(t.tfd, &exp, sizeof exp) > 0) t.cb(&e, t.id, t.data);
 			}
 		}
 	}
