@@ -321,6 +321,10 @@ static inline es_return_t es_sync_client(es_client_t *_Nullable client, void (^_
 }
 #endif /* __BLOCKS__ */
 
+/* uext only: the audit token uextd gives this process, e.g. to mute oneself with
+ * es_mute_process() as Apple's eslogger does (macOS clients use audit_token_self). */
+es_return_t uext_es_client_self_token(es_client_t *_Nonnull client, audit_token_t *_Nonnull token);
+
 #if defined(__clang__)
 #pragma clang diagnostic pop
 #endif

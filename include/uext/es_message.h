@@ -60,7 +60,9 @@ typedef struct {
  *  is_platform_binary      always false: no platform signature, so a port's "trust Apple
  *                          binaries" shortcut never triggers.
  *  is_es_client            true when the process holds an ES client connection to uextd.
- *  cdhash                  all zero.
+ *  cdhash                  the first 20 bytes of the executable file's SHA-256 (Apple's
+ *                          cdhash is a truncated SHA-256 too, of the code directory), or
+ *                          all zero when uext could not hash it (uext_executable_hashed).
  *  signing_id, team_id     for a process uextd started from a verified uext bundle (an
  *                          extension): the bundle identifier and its publisher, the
  *                          names its Ed25519 signature vouches for. Absent (length 0,
@@ -71,7 +73,12 @@ typedef struct {
  *  responsible_audit_token the process's own token: Linux has no "responsible process"
  *                          (Apple documents this same fallback).
  *  parent_audit_token      the parent's token.
- *  cs_validation_category  ES_CS_VALIDATION_CATEGORY_NONE. */
+ *  cs_validation_category  ES_CS_VALIDATION_CATEGORY_NONE.
+ *  uext_executable_sha256  (uext only, after Apple's fields) the whole SHA-256 of the
+ *                          executable file, cached by uextd per (device, inode, size,
+ *                          mtime, ctime); valid when uext_executable_hashed. uextd skips
+ *                          the hash (and leaves both zero) when reading the file would
+ *                          wait on its own open-permission mark. */
 typedef struct {
 	audit_token_t audit_token;
 	pid_t ppid;
@@ -90,6 +97,8 @@ typedef struct {
 	audit_token_t responsible_audit_token;		/* message version >= 4 */
 	audit_token_t parent_audit_token;		/* message version >= 4 */
 	es_cs_validation_category_t cs_validation_category; /* message version >= 10 */
+	es_sha256_t uext_executable_sha256;		/* uext only */
+	bool uext_executable_hashed;			/* uext only */
 } es_process_t;
 
 /* LINUX: flavor is the NT_* regset of PTRACE_SETREGSET (NT_PRSTATUS for PTRACE_SETREGS),
@@ -212,6 +221,14 @@ typedef struct {
  * authorized_flags (as macOS decides), and a denied open fails with EPERM. Files on
  * filesystems fanotify cannot mark (procfs, sysfs, some FUSE and network filesystems)
  * produce no AUTH_OPEN. */
+/* Darwin's <sys/fcntl.h> flag bits of fflag; Linux has no such names. */
+#ifndef FREAD
+#define FREAD 0x00000001
+#endif
+#ifndef FWRITE
+#define FWRITE 0x00000002
+#endif
+
 typedef struct {
 	int32_t fflag;
 	es_file_t *_Nonnull file;

@@ -50,6 +50,7 @@ enum ipc_type {
 	EXT_PREFS_SET = 43,
 	EXT_STOP = 44,    /* manager -> extension: stop callback, then exit */
 	EXT_PREFS_CHANGED = 45, /* manager -> extension: T_KEY changed by someone else */
+	EXT_ES_CONNECT = 46, /* extension -> manager: an es client connection (reply: the fd) */
 	IPC_TYPE_MAX = 64,
 };
 

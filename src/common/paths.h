@@ -15,6 +15,7 @@ struct uext_paths {
 	char data[PATH_MAX];    /* <state>/data: one writable directory per extension */
 	char run[PATH_MAX];     /* <root>/run/uext */
 	char control[PATH_MAX]; /* <run>/control.sock */
+	char es[PATH_MAX];      /* <run>/es.sock: Endpoint Security clients */
 };
 
 /* root: NULL or "" or "/" for the system paths; otherwise an absolute or relative

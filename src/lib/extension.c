@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/ipc.h"
+#include "lib/internal.h"
 
 #define API __attribute__((visibility("default")))
 #define MAX_FDS 64
@@ -120,6 +121,27 @@ static int round_trip(uext_extension *e, struct ipc_msg *req, struct ipc_msg *re
 		ipc_msg_done(ret);
 	}
 	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+/* The running extension, for libuext parts without a handle (es_new_client). */
+static uext_extension *current;
+
+int uext_ext_es_connect(int *ret_fd)
+{
+	uext_extension *e = current;
+	if (!e) return -ENOTCONN;
+	struct ipc_msg req, rep;
+	int r = ipc_msg_init(&req, EXT_ES_CONNECT, 0);
+	if (r < 0) return r;
+	if ((r = round_trip(e, &req, &rep)) == 0) {
+		int32_t err = -EBADMSG;
+		ipc_get_i32(&rep, T_ERR, &err);
+		r = err;
+		if (r == 0 && ipc_msg_take_fd(&rep, ret_fd) < 0) r = -EBADMSG;
+		ipc_msg_done(&rep);
+	}
+	ipc_msg_done(&req);
 	return r;
 }
 
@@ -301,6 +323,7 @@ API int uext_extension_main(int argc, char **argv, const struct uext_extension_c
 	ev.data.u64 = (uint64_t)(int64_t)ID_SIG;
 	epoll_ctl(e.ep, EPOLL_CTL_ADD, e.sfd, &ev);
 
+	current = &e;
 	if (cb->start && cb->start(&e, userdata) < 0) {
 		e.status = 1;
 		goto out;
@@ -338,6 +361,7 @@ API int uext_extension_main(int argc, char **argv, const struct uext_extension_c
 	}
 	if (cb->stop) cb->stop(&e, userdata);
 out:
+	current = NULL;
 	for (int i = 0; i < MAX_TIMERS; i++)
 		if (e.timers[i].cb) close(e.timers[i].tfd);
 	while (e.npending) free(e.pending_keys[--e.npending]);

@@ -28,6 +28,13 @@ static void usage(FILE *f)
 		"  --pids-max N          process/thread limit of each extension (256)\n"
 		"  --stop-timeout MS     SIGTERM to SIGKILL delay (5000)\n"
 		"  --no-seccomp          do not load the seccomp filter (developer aid)\n"
+		"Endpoint Security engine:\n"
+		"  --es-watch DIR        mark the filesystem holding DIR for file events and AUTH\n"
+		"                        (repeatable; no file events without one)\n"
+		"  --es-deadline MS      AUTH deadline for exec and open (5000)\n"
+		"  --es-fail-closed      a missed deadline denies (default: allows)\n"
+		"  --es-misses N         consecutive misses before a client is killed (3)\n"
+		"  --no-es               do not run the engine\n"
 		"  -h, --help            this text\n");
 }
 
@@ -82,6 +89,9 @@ int main(int argc, char **argv)
 		{ "crash-window", required_argument, NULL, 'w' }, { "uid-base", required_argument, NULL, 'u' },
 		{ "memory-max", required_argument, NULL, 'M' }, { "pids-max", required_argument, NULL, 'P' },
 		{ "stop-timeout", required_argument, NULL, 's' }, { "no-seccomp", no_argument, NULL, 'S' },
+		{ "es-watch", required_argument, NULL, 'W' },   { "es-deadline", required_argument, NULL, 'D' },
+		{ "es-fail-closed", no_argument, NULL, 'F' },   { "es-misses", required_argument, NULL, 'm' },
+		{ "no-es", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },             { 0 },
 	};
 	const char *root = NULL;
@@ -92,6 +102,7 @@ int main(int argc, char **argv)
 		.memory_max = 256ull << 20,
 		.pids_max = 256,
 		.stop_timeout_ms = 5000,
+		.es_enabled = true,
 	};
 	int c;
 	uint64_t v;
@@ -102,6 +113,29 @@ int main(int argc, char **argv)
 		case 'd': log_max_level = LOG_DEBUG; break;
 		case 'S': cfg.no_seccomp = true; break;
 		case 'h': usage(stdout); return 0;
+		case 'N': cfg.es_enabled = false; break;
+		case 'F': cfg.es.fail_closed = true; break;
+		case 'W':
+			if (cfg.es.nwatch == ES_ENGINE_MAX_WATCH) {
+				fprintf(stderr, "uextd: at most %d --es-watch\n", ES_ENGINE_MAX_WATCH);
+				return 2;
+			}
+			if (optarg[0] != '/') {
+				fprintf(stderr, "uextd: --es-watch needs an absolute path, not '%s'\n", optarg);
+				return 2;
+			}
+			cfg.es.watch[cfg.es.nwatch++] = optarg;
+			break;
+		case 'D':
+		case 'm':
+			if (parse_u64(optarg, 1, c == 'D' ? 600000 : 1000, &v) < 0) {
+				fprintf(stderr, "uextd: invalid value '%s' for --%s\n", optarg,
+					c == 'D' ? "es-deadline" : "es-misses");
+				return 2;
+			}
+			if (c == 'D') cfg.es.deadline_ms[0] = cfg.es.deadline_ms[1] = (uint32_t)v;
+			else cfg.es.max_misses = (uint32_t)v;
+			break;
 		case 'c':
 		case 'w':
 		case 'u':

@@ -95,10 +95,14 @@ struct manager {
 	int job_pipe[2];          /* install workers hand finished jobs back through it */
 	unsigned installs_inflight;
 	uint64_t started_ms;
+	struct es_engine *es;     /* NULL when disabled or it could not start (es_error says) */
+	char es_error[256];
 	struct {
 		uint64_t spawns, crashes, restarts, failed, protocol_errors, log_dropped, installs, refusals;
 	} stats;
 };
+
+static void es_sync_supervised(struct manager *m);
 
 static void ext_spawn(struct manager *m, struct ext *e);
 static void ext_stop(struct manager *m, struct ext *e, enum after_exit after);
@@ -297,6 +301,7 @@ static void ext_spawn(struct manager *m, struct ext *e)
 	sv[1] = pv[1] = -1;
 	if (r < 0) goto err;
 	e->pid = pid;
+	es_sync_supervised(m);
 	e->sock = sv[0];
 	e->out = pv[0];
 	e->outlen = 0;
@@ -359,6 +364,27 @@ static void finish_uninstall(struct manager *m, struct ext *e)
 
 static void maybe_shutdown_done(struct manager *m);
 
+/* Tell the es engine which processes are ours (answered at once, never deadlocked on). */
+static void es_sync_supervised(struct manager *m)
+{
+	if (!m->es) return;
+	size_t n = 0;
+	for (struct ext *e = m->exts; e; e = e->next) n += e->pid > 0;
+	struct es_engine_proc *v = calloc(n ? n : 1, sizeof *v);
+	if (!v) return;
+	n = 0;
+	for (struct ext *e = m->exts; e; e = e->next) {
+		if (e->pid <= 0) continue;
+		v[n].pid = e->pid;
+		strlcpy_(v[n].ident, e->reg.identifier, sizeof v[n].ident);
+		strlcpy_(v[n].team, e->reg.publisher, sizeof v[n].team);
+		v[n].es_entitled = ext_type_from_name(e->reg.type) == (int)EXT_TYPE_ENDPOINT_SECURITY;
+		n++;
+	}
+	es_engine_set_supervised(m->es, v, n);
+	free(v);
+}
+
 /* The process of e ended with status. Decide what follows from why it was running. */
 static void ext_exited(struct manager *m, struct ext *e, int status)
 {
@@ -370,6 +396,7 @@ static void ext_exited(struct manager *m, struct ext *e, int status)
 	pid_t pid = e->pid;
 	e->pid = 0;
 	e->run = RUN_STOPPED;
+	es_sync_supervised(m);
 	/* A process can leave children behind in its cgroup; they go with it. */
 	sandbox_cgroup_cleanup(m->cgroup_group, e->reg.identifier);
 
@@ -563,6 +590,29 @@ static void handle_ext_msg(struct manager *m, struct ext *e, struct ipc_msg *req
 		int r = manager_prefs_set(m, e->reg.identifier, key, value, flags & IPC_F_EXPECT_GEN, gen, &newgen, true,
 					  msg, sizeof msg);
 		if (ipc_reply_init(&rep, req, r, r < 0 ? msg : NULL) == 0 && r == 0) ipc_put_u64(&rep, T_GEN, newgen);
+		break;
+	}
+	case EXT_ES_CONNECT: {
+		/* An es client connection for an endpoint-security extension: the engine gets
+		 * one end of a socketpair, the extension the other (its sandbox cannot reach
+		 * the es socket's path). */
+		int sp[2] = { -1, -1 }, r = 0;
+		const char *why = NULL;
+		if (ext_type_from_name(e->reg.type) != (int)EXT_TYPE_ENDPOINT_SECURITY) {
+			r = -EPERM;
+			why = "not an endpoint-security extension";
+		} else if (!m->es) {
+			r = -ENOTSUP;
+			why = m->es_error[0] ? m->es_error : "the es engine is not running";
+		} else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+			r = -errno;
+		} else if ((r = es_engine_adopt(m->es, sp[0], e->pid)) < 0) {
+			close(sp[0]);
+			close(sp[1]);
+			sp[1] = -1;
+		}
+		if (ipc_reply_init(&rep, req, r, why) == 0 && r == 0) ipc_take_fd(&rep, sp[1]);
+		else if (sp[1] >= 0) close(sp[1]);
 		break;
 	}
 	default:
@@ -1213,6 +1263,7 @@ struct manager *manager_free(struct manager *m)
 		ext_unlink_free(m, m->exts);
 	}
 	loop_timer_cancel(m->loop, m->shutdown_timer);
+	es_engine_stop(m->es);
 	/* Only at exit: a worker still staging would write to a closed pipe, harmlessly. */
 	close(m->job_pipe[0]);
 	close(m->job_pipe[1]);
@@ -1272,6 +1323,17 @@ int manager_start(struct manager *m)
 	/* Processes of a previous manager died with it (PDEATHSIG); whatever they left in
 	 * their cgroups goes first, then every enabled extension starts again. */
 	for (struct ext *e = m->exts; e; e = e->next) sandbox_cgroup_cleanup(m->cgroup_group, e->reg.identifier);
+	/* The es engine first: extensions that are ES clients connect as they start. */
+	if (m->cfg.es_enabled) {
+		struct es_engine_config ec = m->cfg.es;
+		ec.sock_path = p->es;
+		char why[256] = "";
+		int er = es_engine_start(&ec, &m->es, why, sizeof why);
+		if (er < 0) {
+			snprintf(m->es_error, sizeof m->es_error, "es engine: %s", why);
+			ulog(LOG_ERR, "%s", m->es_error);
+		}
+	}
 	manager_refresh_policy(m); /* may enable (and start) extensions waiting for approval */
 	for (struct ext *e = m->exts, *next; e; e = next) {
 		next = e->next;
@@ -1405,6 +1467,12 @@ char *manager_status_json(struct manager *m)
 		"access_perm", fs.access_perm, "filesystem_marks", fs.mark_filesystem, "fid_names", fs.fid,
 		"rename", fs.rename, "evictable_cache_marks", fs.evictable,
 		"missing_because", fs.perm ? "" : strerror(fs.perm_errno));
+	if (o && m->es) {
+		json_object_set_new(o, "es", es_engine_status(m->es));
+	} else if (o) {
+		json_object_set_new(o, "es", json_pack("{s:b, s:s}", "running", 0, "why_not",
+							m->es_error[0] ? m->es_error : "disabled (uextd --no-es)"));
+	}
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return s;

@@ -11,6 +11,7 @@
 #include "common/paths.h"
 #include "loop.h"
 #include "registry.h"
+#include "es/engine.h"
 
 struct manager;
 struct ext;
@@ -24,6 +25,8 @@ struct manager_config {
 	uint32_t pids_max;
 	uint64_t stop_timeout_ms;    /* SIGTERM to SIGKILL */
 	bool no_seccomp;
+	bool es_enabled;             /* run the Endpoint Security engine */
+	struct es_engine_config es;  /* its configuration (sock_path is set by the manager) */
 };
 
 enum run_state { RUN_STOPPED, RUN_STARTING, RUN_RUNNING, RUN_STOPPING, RUN_BACKOFF };

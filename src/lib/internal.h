@@ -1,0 +1,7 @@
+/* internal.h: what libuext's parts share and do not export. */
+#pragma once
+
+/* In an extension started by uextd: ask the manager for an es client connection and
+ * return its fd. -ENOTCONN when this process is not a running extension, else the
+ * manager's -errno (-EPERM: not an endpoint-security extension, -ENOTSUP: no es engine). */
+int uext_ext_es_connect(int *ret_fd);
