@@ -7,6 +7,7 @@ PKGS=(
 	libclang-rt-14-dev  # the sanitizer runtime: only a Recommends of clang on Debian 12
 	libsodium-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-ng-dev libcmocka-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev
+	libblocksruntime-dev  # Apple-style block handlers (clang -fblocks) in the compat test
 	jq bc time util-linux procps iproute2 sqlite3
 )
 missing=()

@@ -42,7 +42,7 @@ start_probe() {
 stop_probe() {
 	local p=${PROBE_PIDS[$1]}
 	kill -TERM "$p" 2>/dev/null || true
-	timeout 10 tail --pid="$p" -f /dev/null || fail "probe $1 did not exit"
+	timeout 60 tail --pid="$p" -f /dev/null || fail "probe $1 did not exit"
 	wait "$p" 2>/dev/null || true
 	unset "PROBE_PIDS[$1]"
 }
@@ -51,12 +51,12 @@ stop_probe() {
 probe_lines() { grep '^{"type"' "$ROOT/$1.out" | jq -c "select($2)"; }
 probe_count() { probe_lines "$1" "$2" | wc -l; }
 
-# sync_probe NAME: make an event every probe subscribed to AUTH_OPEN/NOTIFY_OPEN sees
+# sync_probe NAME [DIR]: make an event every probe subscribed to AUTH_OPEN/NOTIFY_OPEN sees
 # last, and wait until NAME has printed it; everything before it has been delivered.
 SYNC_N=0
 sync_probe() {
 	SYNC_N=$((SYNC_N + 1))
-	local f="$MNT/.sync.$SYNC_N"
+	local f="${2:-$MNT}/.sync.$SYNC_N"
 	: >"$f"
 	cat "$f" >/dev/null
 	wait_until 10 grep -q "\"path\":\"$f\"" "$ROOT/$1.out" || fail "probe $1 never saw $f"

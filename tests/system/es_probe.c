@@ -15,10 +15,16 @@
  *   --mute-self        es_mute_process(own token)
  *   --miss-mode M      es_set_deadline_miss_mode (kill|fail_open|fail_closed)
  *   --deadline-ms N    es_set_deadline_max_milliseconds for AUTH_EXEC and AUTH_OPEN
+ *   --mute-proc-of EXE es_mute_process() the first process seen running EXE; prints
+ *                      {"muted":PID}
  *   --quiet            print only the summary
- * Prints "ready" once subscribed; on SIGTERM/SIGINT a summary line
+ * Prints "ready" once subscribed; on SIGTERM/SIGINT it waits (es_sync_client) until
+ * every message uextd queued before then has been handled, and prints a summary line
  * {"summary":{"messages":N,"seq_gaps":G,"global_gaps":H}} and exits 0. */
+#include <errno.h>
 #include <jansson.h>
+#include <semaphore.h>
+#include <time.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -49,6 +55,8 @@ static const struct {
 static const char *deny[16];
 static int ndeny;
 static bool cache, silent, quiet;
+static const char *mute_proc_of;
+static atomic_bool muted_once;
 static unsigned slow_us;
 static atomic_ulong messages, seq_gaps, global_gaps;
 static uint64_t last_seq[ES_EVENT_TYPE_LAST];
@@ -107,6 +115,12 @@ static void handler(es_client_t *c, const es_message_t *m, void *ctx)
 		atomic_fetch_add(&global_gaps, m->global_seq_num - last_global - 1);
 	seen_global = true;
 	last_global = m->global_seq_num;
+	if (mute_proc_of && !atomic_load(&muted_once) && m->process->executable->path.data &&
+	    strcmp(m->process->executable->path.data, mute_proc_of) == 0) {
+		atomic_store(&muted_once, true);
+		if (es_mute_process(c, &m->process->audit_token) == ES_RETURN_SUCCESS)
+			printf("{\"muted\":%d}\n", audit_token_to_pid(m->process->audit_token));
+	}
 	const es_file_t *f = target_file(m);
 	const char *path = f && f->path.data ? f->path.data : "";
 	bool allow = true;
@@ -154,6 +168,13 @@ static void handler(es_client_t *c, const es_message_t *m, void *ctx)
 	if (slow_us) usleep(slow_us);
 }
 
+static sem_t synced;
+static void on_synced(void *ctx)
+{
+	(void)ctx;
+	sem_post(&synced);
+}
+
 static int fail(const char *what)
 {
 	fprintf(stderr, "es_probe: %s failed\n", what);
@@ -183,6 +204,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--mute-path") && i + 1 < argc && nmutes < 16) mutes[nmutes++] = argv[++i];
 		else if (!strcmp(a, "--invert") && i + 1 < argc && ninverts < 4) inverts[ninverts++] = argv[++i];
 		else if (!strcmp(a, "--miss-mode") && i + 1 < argc) miss_mode = argv[++i];
+		else if (!strcmp(a, "--mute-proc-of") && i + 1 < argc) mute_proc_of = argv[++i];
 		else {
 			size_t k = 0;
 			while (k < sizeof names / sizeof *names && strcmp(names[k].name, a)) k++;
@@ -241,6 +263,13 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	int sig;
 	sigwait(&ss, &sig);
+	sem_init(&synced, 0, 0);
+	if (es_sync_client_f(c, on_synced, NULL) == ES_RETURN_SUCCESS) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 30;
+		while (sem_timedwait(&synced, &until) < 0 && errno == EINTR) {}
+	}
 	es_delete_client(c);
 	printf("{\"summary\":{\"messages\":%lu,\"seq_gaps\":%lu,\"global_gaps\":%lu}}\n", atomic_load(&messages),
 	       atomic_load(&seq_gaps), atomic_load(&global_gaps));

@@ -298,7 +298,7 @@ static void test_fork_exec(void **state)
 
 	/* exec (argv from /proc/PID/cmdline): new entry, the pre-exec one stays readable */
 	kid_exec(&k, sleep_path, argv);
-	assert_int_equal(proctab_exec(t, k.pid, NULL, 0, 0, &ex), 0);
+	assert_int_equal(proctab_exec(t, k.pid, NULL, NULL, 0, 0, &ex), 0);
 	assert_true(ex != fk);
 	assert_string_equal(fk->exe, self_exe); /* retired, still valid until the reap */
 	assert_int_equal(fk->pid, k.pid);
@@ -341,7 +341,7 @@ static void test_fork_exec(void **state)
 	assert_int_equal(s.hash_cached, 0);
 
 	/* exec with argv from the event; a second cut one */
-	assert_int_equal(proctab_exec(t, k.pid, "x\0yy\0", 5, 2, &ex2), 0);
+	assert_int_equal(proctab_exec(t, k.pid, NULL, "x\0yy\0", 5, 2, &ex2), 0);
 	assert_int_equal(ex2->args_len, 5);
 	assert_int_equal(ex2->argc, 2);
 	assert_memory_equal(ex2->args, "x\0yy\0", 5);
@@ -357,7 +357,7 @@ static void test_fork_exec(void **state)
 	assert_string_equal(ex->exe, sleep_path); /* both earlier entries still readable */
 	assert_string_equal(fk->exe, self_exe);
 	assert_int_equal(s.retired, 2);
-	assert_int_equal(proctab_exec(t, k.pid, "a\0b\0c", 5, 9, &ex2), 0);
+	assert_int_equal(proctab_exec(t, k.pid, NULL, "a\0b\0c", 5, 9, &ex2), 0);
 	assert_int_equal(ex2->args_len, 4); /* cut at the last NUL */
 	assert_int_equal(ex2->argc, 2);
 	assert_true(ex2->args_trunc);
@@ -390,7 +390,7 @@ static void test_pidversion_unique(void **state)
 	seen[n++] = p->pidversion;
 	for (int i = 0; i < N; i++) {
 		if (i % 2)
-			assert_int_equal(proctab_exec(t, getpid(), "a\0", 2, 1, &p), 0);
+			assert_int_equal(proctab_exec(t, getpid(), NULL, "a\0", 2, 1, &p), 0);
 		else
 			assert_int_equal(proctab_fork(t, getpid(), 4194304 + 10 + i % 5, 1, &p), 0);
 		seen[n++] = p->pidversion;

@@ -944,7 +944,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 			b_instigator(e, (pid_t)ev->pid); /* the process before the exec */
 		}
 		const char *args = (ev->flags & PROC_EF_NO_ARGS) ? NULL : ev->exec.args;
-		proctab_exec(e->pt, (pid_t)ev->pid, args, ev->exec.args_len, ev->exec.argc, NULL);
+		proctab_exec(e->pt, (pid_t)ev->pid, ev->exec.filename, args, ev->exec.args_len, ev->exec.argc, NULL);
 		if (!want) return 0;
 		uint32_t t = b_proc(e, (pid_t)ev->pid);
 		b->h.ev[0] = t;
@@ -1104,8 +1104,12 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 		tp->token.val[UEXT_AUDIT_TOKEN_PIDVERSION] = 0;
 		tp->hashed = S_ISREG(ev->st.st_mode) && proctab_hash_fd(e->pt, ev->fd, &ev->st, tp->sha256) == 0;
 		b->h.ev[0] = t;
-		const struct proctab_proc *p = pget(e, ev->pid, false);
-		b->h.ev[2] = b_file_stat(b, p && p->cwd ? p->cwd : "");
+		/* the cwd now: the process waits in execve (readlink opens nothing) */
+		char link[64], cwd[PATH_MAX];
+		snprintf(link, sizeof link, "/proc/%d/cwd", (int)ev->pid);
+		ssize_t n = readlink(link, cwd, sizeof cwd - 1);
+		cwd[n > 0 ? n : 0] = 0;
+		b->h.ev[2] = b_file_stat(b, cwd);
 		drain_proc(e); /* the execve entry record with argv is in the ring by now */
 		struct exec_args *a = &exec_args_tab[ev->pid % EXEC_ARGS_SLOTS];
 		if (a->pid == ev->pid) {

@@ -819,7 +819,31 @@ out:
 	return 0;
 }
 
-int proctab_exec(struct proctab *t, pid_t pid, const char *args, uint32_t args_len,
+/* The process exec'd and exited before /proc could be read (short programs do): the new
+ * image from what the event said, the rest from the pre-exec entry. */
+static struct pt_entry *pt_exec_gone(const struct pt_entry *old, const char *exe_hint)
+{
+	if (!old || !exe_hint || !*exe_hint)
+		return NULL;
+	struct pt_entry *e = pt_entry_copy(&old->p);
+	if (!e)
+		return NULL;
+	char *exe = exe_hint[0] == '/' ? strdup(exe_hint) : NULL;
+	if (!exe && asprintf(&exe, "%s/%s", old->p.cwd, exe_hint) < 0)
+		exe = NULL;
+	if (!exe) {
+		pt_entry_destroy(e);
+		return NULL;
+	}
+	free(e->p.exe);
+	e->p.exe = exe;
+	if (stat(exe, &e->p.exe_st) < 0)
+		memset(&e->p.exe_st, 0, sizeof e->p.exe_st);
+	e->p.exe_hashed = false;
+	return e;
+}
+
+int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char *args, uint32_t args_len,
 		 uint32_t argc, const struct proctab_proc **ret)
 {
 	struct pt_entry *old, *e = NULL;
@@ -831,6 +855,10 @@ int proctab_exec(struct proctab *t, pid_t pid, const char *args, uint32_t args_l
 	rc = pt_build(t, pid, &e, &tgid);
 	if (rc == -EISDIR)
 		rc = -ESRCH; /* exec events name the thread group */
+	if (rc == -ESRCH || rc == -ENOENT) {
+		e = pt_exec_gone(pt_find(t, pid), exe_hint);
+		rc = e ? 0 : rc;
+	}
 	if (rc < 0)
 		return rc;
 	old = pt_find(t, pid);

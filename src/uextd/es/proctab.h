@@ -118,9 +118,11 @@ int proctab_fork(struct proctab *t, pid_t parent, pid_t child, uint64_t child_st
  * Image, ids, cwd, tty and groups are read from /proc; original_ppid and start time are
  * kept; pidversion is new; argv is args (args_len bytes, cut at PROCTAB_ARGS_MAX and at
  * the last NUL; argc = the image's real argc, 0 = unknown, only used to detect a cut)
- * or, when args is NULL, /proc/PID/cmdline. -ESRCH if /proc/PID is gone (the old entry
- * stays current). */
-int proctab_exec(struct proctab *t, pid_t pid, const char *args, uint32_t args_len,
+ * or, when args is NULL, /proc/PID/cmdline. When /proc/PID is already gone (a short
+ * program exited before its exec event was handled), the new entry is the pre-exec one
+ * with exe = exe_hint (the path the event gave; relative to the old cwd) and its stat;
+ * -ESRCH when there is neither (the old entry stays current). */
+int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char *args, uint32_t args_len,
 		 uint32_t argc, const struct proctab_proc **ret);
 
 enum proctab_idkind {
