@@ -47,20 +47,27 @@ show_proc() {
 	printf '   mount namespace %s (uextd: %s)\n' "$(readlink /proc/$pid/ns/mnt)" "$(readlink /proc/self/ns/mnt)"
 }
 
+umount -l "$DEMO_ROOT/watched" 2>/dev/null || true
 rm -rf "$DEMO_ROOT"
-mkdir -p "$DEMO_ROOT/keys-private" "$DEMO_ROOT/bundles"
+mkdir -p "$DEMO_ROOT/keys-private" "$DEMO_ROOT/bundles" "$DEMO_ROOT/watched"
 chmod 755 "$DEMO_ROOT"
+# The Endpoint Security engine watches a tmpfs of the demo's own, never a host filesystem.
+mount -t tmpfs -o size=64m,mode=0755 uext-demo "$DEMO_ROOT/watched"
+W=$DEMO_ROOT/watched
 UEXTD_PID=""
+ESLOG_PID=""
 cleanup() {
+	[ -n "$ESLOG_PID" ] && kill -INT "$ESLOG_PID" 2>/dev/null || true
 	if [ -n "$UEXTD_PID" ]; then
 		kill -TERM "$UEXTD_PID" 2>/dev/null || true
 		timeout 15 tail --pid="$UEXTD_PID" -f /dev/null 2>/dev/null || kill -KILL "$UEXTD_PID" 2>/dev/null || true
 	fi
+	umount -l "$W" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-step "1. start the manager under $DEMO_ROOT (its log is indented below)"
-"$UEXTD" --root "$DEMO_ROOT" 2>&1 | sed -u 's/^/      uextd| /' &
+step "1. start the manager under $DEMO_ROOT (its log is indented below); file events on $W"
+"$UEXTD" --root "$DEMO_ROOT" --es-watch "$W" 2>&1 | sed -u 's/^/      uextd| /' &
 UEXTD_PID=$(pgrep -n -f "^$UEXTD --root $DEMO_ROOT" || true)
 ctl status >/dev/null # waits (bounded) until the control socket answers
 UEXTD_PID=$(pgrep -n -f "^$UEXTD --root $DEMO_ROOT")
@@ -118,5 +125,38 @@ run uextctl history $ID
 
 step "10. legacy kernel modules on this host (the analogue of macOS's legacy extension notice)"
 run uextctl legacy
+
+step "11. Endpoint Security: the bundled exec logger, an ES extension, logs every exec"
+run uextctl keygen uext --dir "$DEMO_ROOT/keys-private"
+cp "$DEMO_ROOT/keys-private/uext.pub" "$DEMO_ROOT/etc/uext/keys/"
+echo '{"allowed_publishers": ["uext"]}' >"$DEMO_ROOT/etc/uext/policy.json"
+cp -r "$B/bundles/execlog" "$DEMO_ROOT/bundles/execlog"
+run uextctl sign "$DEMO_ROOT/bundles/execlog" --key "$DEMO_ROOT/keys-private/uext.key"
+run uextctl install "$DEMO_ROOT/bundles/execlog"
+# The demo's own tools (jq, uextctl, sleep) would fill the log: mute them, live.
+run uextctl prefs set org.uext.execlog mute_prefixes "[\"/usr/\", \"$B/\"]"
+cp /bin/true "$W/hello-world"
+run "$W/hello-world" --from-the-demo
+sleep 0.3 # let its log line show above
+
+step "12. uext-eslogger: live process and file events as text (Apple's eslogger for uext)"
+ESLOG=$B/src/eslogger/uext-eslogger
+printf '%s$ %s%s\n' "$dim" "uext-eslogger --format text --path-prefix $W exec open create write rename unlink close" "$off"
+"$ESLOG" --format text --path-prefix "$W" exec open create write rename unlink close 2>&1 | sed -u 's/^/      eslogger| /' &
+ESLOG_PID=$(pgrep -n -f "^$ESLOG --format text")
+for _ in $(seq 100); do [ "$(ctl --json status | jq '.es.clients | length')" -ge 2 ] && break; sleep 0.05; done
+run sh -c "echo secret > $W/notes.txt; cat $W/notes.txt >/dev/null; mv $W/notes.txt $W/notes.old; rm $W/notes.old; $W/hello-world"
+sleep 0.5
+kill -INT "$ESLOG_PID"
+timeout 5 tail --pid="$ESLOG_PID" -f /dev/null || true
+ESLOG_PID=""
+step "13. the same events as JSON Lines, with Apple's eslogger field names (one shown)"
+"$ESLOG" --count 1 --path-prefix "$W" exec >"$DEMO_ROOT/one-exec.json" 2>/dev/null &
+epid=$!
+for _ in $(seq 100); do [ "$(ctl --json status | jq '.es.clients | length')" -ge 2 ] && break; sleep 0.05; done
+"$W/hello-world" json please
+timeout 5 tail --pid="$epid" -f /dev/null || true
+jq '{event_type, time, process: {pid: .process.audit_token.pid, executable: .process.executable.path}, event: {exec: {args: .event.exec.args, target: .event.exec.target.executable.path, cwd: .event.exec.cwd.path}}}' "$DEMO_ROOT/one-exec.json" | sed 's/^/   /'
+run uextctl status
 
 step "done: stopping the manager"

@@ -221,14 +221,6 @@ typedef struct {
  * authorized_flags (as macOS decides), and a denied open fails with EPERM. Files on
  * filesystems fanotify cannot mark (procfs, sysfs, some FUSE and network filesystems)
  * produce no AUTH_OPEN. */
-/* Darwin's <sys/fcntl.h> flag bits of fflag; Linux has no such names. */
-#ifndef FREAD
-#define FREAD 0x00000001
-#endif
-#ifndef FWRITE
-#define FWRITE 0x00000002
-#endif
-
 typedef struct {
 	int32_t fflag;
 	es_file_t *_Nonnull file;

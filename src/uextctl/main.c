@@ -143,6 +143,53 @@ static const char *human_state(const char *s, char *buf, size_t n)
 	return buf;
 }
 
+/* The Endpoint Security part of `uextctl status`: which sources run, and why not. */
+static void print_es_status(json_t *es)
+{
+	if (!es) return;
+	if (json_is_false(json_object_get(es, "running"))) {
+		printf("es engine:   not running: %s\n", json_string_value(json_object_get(es, "why_not")));
+		return;
+	}
+	json_t *src = json_object_get(es, "sources");
+	json_t *fa = json_object_get(src, "fanotify"), *pr = json_object_get(src, "process");
+	json_t *fsys = json_object_get(fa, "filesystems");
+	printf("es engine:   AUTH deadline exec %lld ms, open %lld ms; a missed deadline %s; %zu client(s)\n",
+	       (long long)json_integer_value(json_object_get(json_object_get(es, "deadline_ms"), "auth_exec")),
+	       (long long)json_integer_value(json_object_get(json_object_get(es, "deadline_ms"), "auth_open")),
+	       strcmp(json_string_value(json_object_get(es, "miss_default")) ?: "", "deny") == 0 ? "DENIES (fail-closed)"
+												: "allows (fail-open)",
+	       json_array_size(json_object_get(es, "clients")));
+	printf("es sources:  file events (fanotify) %s", json_is_true(json_object_get(fa, "permission")) ||
+							     json_is_true(json_object_get(fa, "notify"))
+						     ? "active"
+						     : "inactive");
+	const char *why = json_string_value(json_object_get(fa, "why_not"));
+	if (why && *why) printf(" (%s)", why);
+	size_t i;
+	json_t *v;
+	json_array_foreach(fsys, i, v) printf("%s%s", i ? ", " : " on ", json_string_value(v));
+	printf("; process events %s", json_is_true(json_object_get(pr, "active")) ? json_string_value(json_object_get(pr, "kind"))
+										 : "inactive");
+	why = json_string_value(json_object_get(pr, "why_not"));
+	if (why && *why) printf(" (%s)", why);
+	printf("\n");
+	json_t *c;
+	json_array_foreach(json_object_get(es, "clients"), i, c)
+		printf("es client:   pid %lld: %lld subscriptions, %lld delivered, %lld dropped, %lld deadline misses (%s)\n",
+		       (long long)json_integer_value(json_object_get(c, "pid")),
+		       (long long)json_integer_value(json_object_get(c, "subscriptions")),
+		       (long long)json_integer_value(json_object_get(c, "delivered")),
+		       (long long)json_integer_value(json_object_get(c, "dropped")),
+		       (long long)json_integer_value(json_object_get(c, "deadline_misses")),
+		       json_string_value(json_object_get(c, "miss_mode")));
+	json_t *k = json_object_get(es, "counters");
+	printf("es counters: ");
+	const char *name;
+	json_object_foreach(k, name, v) printf(" %s=%lld", name, (long long)json_integer_value(v));
+	printf("\n");
+}
+
 static int cmd_status(const struct opts *o)
 {
 	struct ipc_msg req, rep;
@@ -195,6 +242,7 @@ static int cmd_status(const struct opts *o)
 			       *json_string_value(json_object_get(fa, "missing_because")) ? " — missing because: " : "",
 			       json_string_value(json_object_get(fa, "missing_because")));
 		}
+		print_es_status(json_object_get(j, "es"));
 		printf("counters:   ");
 		const char *k;
 		json_t *v;

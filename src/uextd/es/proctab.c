@@ -862,6 +862,23 @@ int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char 
 	if (rc < 0)
 		return rc;
 	old = pt_find(t, pid);
+	if (rc == 0 && !e->p.kthread && !*e->p.exe && exe_hint && *exe_hint) {
+		/* a zombie already: /proc/PID is there, its exe and cwd links are not */
+		char *exe = exe_hint[0] == '/' ? strdup(exe_hint) : NULL;
+		if (!exe && old && asprintf(&exe, "%s/%s", old->p.cwd, exe_hint) < 0)
+			exe = NULL;
+		if (exe) {
+			free(e->p.exe);
+			e->p.exe = exe;
+			if (stat(exe, &e->p.exe_st) < 0)
+				memset(&e->p.exe_st, 0, sizeof e->p.exe_st);
+		}
+		char *cwd = old && !*e->p.cwd ? strdup(old->p.cwd) : NULL;
+		if (cwd) {
+			free(e->p.cwd);
+			e->p.cwd = cwd;
+		}
+	}
 	if (old && (!old->p.start_ns ||
 		    pt_ns_to_ticks(t, old->p.start_ns) == pt_ns_to_ticks(t, e->p.start_ns))) {
 		/* the same process: keep what exec does not change (an event's start time is

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# uext-eslogger: every line it prints parses as JSON with Apple's eslogger field names,
+# and the lines match the events the test caused (create, write, rename, unlink, exec with
+# argv, exit status); --format text is one readable line per event; on exit it reports
+# what it saw and dropped; a type uext cannot produce is refused with a clear message.
+source "$(dirname "$0")/es_lib.sh"
+ESLOGGER="$UEXT_BUILD/src/eslogger/uext-eslogger"
+[ -x "$ESLOGGER" ] || fail "build first: $ESLOGGER"
+start_uextd --es-watch "$MNT"
+cp /bin/true "$MNT/tool"
+mkdir "$MNT/d"
+
+clients() { es_status '.clients | length'; }
+"$ESLOGGER" --path-prefix "$MNT/d" --path-prefix "$MNT/tool" exec create write rename unlink close >"$ROOT/log.json" 2>"$ROOT/log.err" &
+lp=$!
+wait_until 10 test "$(clients)" = 1 || fail "eslogger did not connect: $(cat "$ROOT/log.err")"
+wait_until 10 test "$(es_status '.clients[0].subscriptions')" = 6 || fail "eslogger did not subscribe"
+echo hello >"$MNT/d/a.txt"
+mv "$MNT/d/a.txt" "$MNT/d/b.txt"
+rm "$MNT/d/b.txt"
+(cd "$MNT/d" && "$MNT/tool" --flag "two words")
+echo sentinel >"$MNT/d/zz"
+wait_until 10 grep -q '"path":"'"$MNT/d/zz"'"' "$ROOT/log.json" || fail "eslogger never printed the sentinel"
+kill -INT $lp
+wait $lp || fail "eslogger exited with $?"
+jq -e . "$ROOT/log.json" >/dev/null || fail "a line is not JSON"
+ev() { jq -c "select($1)" "$ROOT/log.json"; }
+# Apple's top-level fields on every line
+n_bad=$(jq -c 'select((has("schema_version") and has("time") and has("mach_time") and has("seq_num") and has("global_seq_num") and has("event_type") and has("process") and has("event") and has("action_type")) | not)' "$ROOT/log.json" | wc -l)
+assert_eq "$n_bad" 0 "lines without eslogger's top-level fields"
+[ -n "$(ev '.event_type==13 and .event.create.destination.existing_file.path=="'"$MNT/d/a.txt"'"')" ] || fail "no create of a.txt"
+[ -n "$(ev '.event_type==33 and .event.write.target.path=="'"$MNT/d/a.txt"'"')" ] || fail "no write of a.txt"
+[ -n "$(ev '.event_type==25 and .event.rename.source.path=="'"$MNT/d/a.txt"'" and .event.rename.destination.new_path.filename=="b.txt"')" ] || fail "no rename a.txt -> b.txt"
+[ -n "$(ev '.event_type==32 and .event.unlink.target.path=="'"$MNT/d/b.txt"'" and .process.executable.path=="/usr/bin/rm"')" ] || fail "no unlink of b.txt by rm"
+x=$(ev '.event_type==9 and .event.exec.target.executable.path=="'"$MNT/tool"'"')
+[ -n "$x" ] || fail "no exec of the tool"
+assert_eq "$(echo "$x" | jq -c .event.exec.args)" "[\"$MNT/tool\",\"--flag\",\"two words\"]" "exec args"
+assert_eq "$(echo "$x" | jq -r .event.exec.cwd.path)" "$MNT/d" "exec cwd"
+[ -z "$(ev '(.event.create.destination.existing_file.path // .event.write.target.path // "'"$MNT/d"'") | startswith("'"$MNT/d"'") | not')" ] || fail "--path-prefix let other paths through"
+grep -q "dropped 0" "$ROOT/log.err" || grep -q '"dropped":0' "$ROOT/log.err" || fail "no summary on exit: $(cat "$ROOT/log.err")"
+ok "eslogger JSON: every line parses, Apple's field names, create/write/rename/unlink/exec match what the test did"
+
+"$ESLOGGER" --format text --path-prefix "$MNT/d" create unlink >"$ROOT/log.txt" 2>&1 &
+lp=$!
+wait_until 10 test "$(clients)" = 1 || fail "eslogger (text) did not connect"
+wait_until 10 test "$(es_status '.clients[0].subscriptions')" = 2 || fail "eslogger (text) did not subscribe"
+touch "$MNT/d/t1"
+wait_until 10 grep -q "create pid=[0-9]* ppid=[0-9]* uid=0 $MNT/d/t1" "$ROOT/log.txt" || fail "text line: $(cat "$ROOT/log.txt")"
+kill -TERM $lp
+wait $lp || fail "eslogger (text) exited with $?"
+ok "eslogger --format text"
+
+out=$("$ESLOGGER" exchangedata 2>&1) && fail "an event uext cannot produce was accepted"
+echo "$out" | grep -qi "exchangedata" || fail "the refusal does not name the event: $out"
+ok "refused: $out"
