@@ -332,10 +332,10 @@ static void test_fork_exec(void **state)
 	/* SHA-256 of the executable, equal to the test's own digest of the file */
 	assert_false(ex->exe_hashed);
 	sha256_of_path(sleep_path, sha);
-	assert_int_equal(proctab_hash_exe(t, ex), 0);
+	assert_int_equal(proctab_hash_exe(t, ex, true), 0);
 	assert_true(ex->exe_hashed);
 	assert_memory_equal(ex->exe_sha256, sha, 32);
-	assert_int_equal(proctab_hash_exe(t, ex), 0);
+	assert_int_equal(proctab_hash_exe(t, ex, true), 0);
 	proctab_stats(t, &s);
 	assert_int_equal(s.hash_computed, 1);
 	assert_int_equal(s.hash_cached, 0);
@@ -349,7 +349,7 @@ static void test_fork_exec(void **state)
 	assert_true(ex2->pidversion != ex->pidversion);
 	assert_string_equal(ex2->exe, sleep_path);
 	assert_false(ex2->exe_hashed);
-	assert_int_equal(proctab_hash_exe(t, ex2), 0); /* same file: from the cache */
+	assert_int_equal(proctab_hash_exe(t, ex2, true), 0); /* same file: from the cache */
 	assert_memory_equal(ex2->exe_sha256, sha, 32);
 	proctab_stats(t, &s);
 	assert_int_equal(s.hash_computed, 1);
@@ -711,7 +711,7 @@ static void test_thread_and_kthread(void **state)
 		assert_int_equal(p->exe_st.st_mode, 0);
 		assert_int_equal(p->args_len, 0);
 		assert_int_equal(p->argc, 0);
-		assert_int_equal(proctab_hash_exe(t, p), -ENOENT);
+		assert_int_equal(proctab_hash_exe(t, p, true), -ENOENT);
 	}
 	if (fd >= 0)
 		close(fd);

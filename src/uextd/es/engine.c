@@ -415,11 +415,9 @@ static void b_cdhash(struct es_engine *e, const struct proctab_proc *p, struct e
 {
 	if (!p->exe_hashed) {
 		if (!p->exe || !*p->exe || p->exe_st.st_mode == 0) return;
-		if (dev_open_perm(e, p->exe_st.st_dev)) {
-			e->hash_skipped++;
-			return;
-		}
-		if (proctab_hash_exe(e->pt, p) < 0) return;
+		int hr = proctab_hash_exe(e->pt, p, !dev_open_perm(e, p->exe_st.st_dev));
+		if (hr == -EAGAIN) e->hash_skipped++;
+		if (hr < 0) return;
 	}
 	r->hashed = 1;
 	memcpy(r->sha256, p->exe_sha256, sizeof r->sha256);
@@ -675,10 +673,7 @@ static void on_verdict(struct es_engine *e, struct client *c, const struct esw_v
 	p->waiting &= ~bit;
 	if (v->flags != UINT32_MAX) p->deny = true;
 	if (!v->cache) p->cache_all = false;
-	if (!p->waiting) {
-		finish(e, p, true);
-		arm_timer(e);
-	}
+	if (!p->waiting) finish(e, p, true); /* the timer may fire for nothing: on_timer re-arms */
 }
 
 /* ==================================================================================
@@ -944,8 +939,12 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 			b_instigator(e, (pid_t)ev->pid); /* the process before the exec */
 		}
 		const char *args = (ev->flags & PROC_EF_NO_ARGS) ? NULL : ev->exec.args;
+		if (!want) { /* nobody needs the new image now: read /proc only if someone asks */
+			proctab_exec_lazy(e->pt, (pid_t)ev->pid, ev->exec.filename, args, ev->exec.args_len,
+					  ev->exec.argc);
+			return 0;
+		}
 		proctab_exec(e->pt, (pid_t)ev->pid, ev->exec.filename, args, ev->exec.args_len, ev->exec.argc, NULL);
-		if (!want) return 0;
 		uint32_t t = b_proc(e, (pid_t)ev->pid);
 		b->h.ev[0] = t;
 		b_target_proc(b, t);
@@ -960,6 +959,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	}
 	case PROC_EV_EXIT: {
 		if (ev->flags & PROC_EF_THREAD) break;
+		proctab_exit(e->pt, (pid_t)ev->pid); /* still found until the next-but-one reap */
 		if (anyone(e, ES_EVENT_TYPE_NOTIFY_EXIT)) {
 			b_reset(b, ES_EVENT_TYPE_NOTIFY_EXIT, ES_ACTION_TYPE_NOTIFY);
 			b_instigator(e, (pid_t)ev->pid);
@@ -967,7 +967,6 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 			b->h.mach_time = ev->ts_ns > off ? ev->ts_ns - off : b->h.mach_time;
 			deliver_notify(e);
 		}
-		proctab_exit(e->pt, (pid_t)ev->pid);
 		/* a muted process is unmuted when it exits */
 		for (size_t i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &e->clients[i];
@@ -1171,8 +1170,11 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 		return;
 	}
 	if (!e->armed || deadline < e->armed) {
-		e->armed = 1; /* force */
-		arm_timer(e);
+		/* straight to this deadline: no scan, one syscall, and only when it is earlier */
+		struct itimerspec its = { .it_value = { .tv_sec = (time_t)(deadline / 1000000000ull),
+							.tv_nsec = (long)(deadline % 1000000000ull) } };
+		timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+		e->armed = deadline;
 	}
 }
 

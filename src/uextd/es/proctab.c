@@ -36,6 +36,7 @@ struct pt_entry {
 	struct pt_entry *ret_next;              /* retired, waiting for the reap */
 	uint64_t exit_epoch;
 	bool in_table;
+	bool refresh;           /* exec'd, /proc not read yet (proctab_exec_lazy) */
 };
 
 struct pt_hash {
@@ -692,6 +693,19 @@ static int pt_get(struct proctab *t, pid_t pid, bool verify, struct pt_entry **r
 	if (pid <= 0)
 		return -EINVAL;
 	e = pt_find(t, pid);
+	if (e && e->refresh && !e->p.exited) {
+		/* the deferred part of a lazy exec: read /proc now, keep what the event said (an
+		 * exited process has nothing left to read: it keeps the event's image) */
+		const struct proctab_proc *np;
+		uint32_t pv = e->p.pidversion;
+		e->refresh = false;
+		if (proctab_exec(t, pid, e->p.exe, e->p.args, e->p.args_len, e->p.argc, &np) == 0) {
+			((struct proctab_proc *)np)->pidversion = pv;
+			*ret = (struct pt_entry *)(uintptr_t)np;
+			t->st.hits++;
+			return 0;
+		}
+	}
 	if (e && verify)
 		return pt_verify(t, e, ret);
 	if (e) {
@@ -903,6 +917,25 @@ int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char 
 	return 0;
 }
 
+int proctab_exec_lazy(struct proctab *t, pid_t pid, const char *exe_hint, const char *args, uint32_t args_len,
+		      uint32_t argc)
+{
+	struct pt_entry *old = pid > 0 ? pt_find(t, pid) : NULL;
+	if (!old || !args || !exe_hint || !*exe_hint)
+		return proctab_exec(t, pid, exe_hint, args, args_len, argc, NULL);
+	struct pt_entry *e = pt_exec_gone(old, exe_hint);
+	if (!e)
+		return -ENOMEM;
+	int rc = pt_set_args(&e->p, args, args_len, argc, false);
+	if (rc < 0) {
+		pt_entry_destroy(e);
+		return rc;
+	}
+	e->refresh = true;
+	e->p.pidversion = pt_next_serial(t);
+	return pt_install(t, e, old);
+}
+
 int proctab_setids(struct proctab *t, pid_t pid, enum proctab_idkind kind, uint32_t real,
 		   uint32_t eff, uint32_t saved)
 {
@@ -1061,7 +1094,11 @@ int proctab_hash_fd(struct proctab *t, int fd, const struct stat *st, uint8_t ou
 	return 0;
 }
 
-int proctab_hash_exe(struct proctab *t, const struct proctab_proc *cp)
+static bool pt_same_file(const struct stat *a, const struct stat *b);
+static bool pt_hash_match(const struct pt_hash *h, const struct stat *st);
+static struct pt_hash *pt_hash_set(struct proctab *t, const struct stat *st);
+
+int proctab_hash_exe(struct proctab *t, const struct proctab_proc *cp, bool may_open)
 {
 	/* cp is &e->p of an entry we own (proctab.h: "an entry this table returned") */
 	struct proctab_proc *p = (struct proctab_proc *)cp;
@@ -1073,6 +1110,19 @@ int proctab_hash_exe(struct proctab *t, const struct proctab_proc *cp)
 		return 0;
 	if (p->kthread || !p->exe[0] || p->exe_st.st_mode == 0)
 		return -ENOENT;
+	/* the cache first, by the identity we already have: most images are known */
+	struct pt_hash *set = pt_hash_set(t, &p->exe_st);
+	for (unsigned i = 0; i < HASH_WAYS; i++) {
+		if (pt_hash_match(&set[i], &p->exe_st)) {
+			set[i].tick = ++t->hash_tick;
+			memcpy(p->exe_sha256, set[i].sha, 32);
+			t->st.hash_cached++;
+			p->exe_hashed = true;
+			return 0;
+		}
+	}
+	if (!may_open)
+		return -EAGAIN;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0 || !pt_same_file(&st, &p->exe_st)) {

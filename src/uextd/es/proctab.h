@@ -125,6 +125,12 @@ int proctab_fork(struct proctab *t, pid_t parent, pid_t child, uint64_t child_st
 int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char *args, uint32_t args_len,
 		 uint32_t argc, const struct proctab_proc **ret);
 
+/* As proctab_exec, but /proc is read only when the entry is next looked up (proctab_get
+ * does it, keeping this pidversion and argv): an exec nobody asks about costs no /proc
+ * reads. Needs an entry for pid, args and exe_hint; else it is proctab_exec. */
+int proctab_exec_lazy(struct proctab *t, pid_t pid, const char *exe_hint, const char *args, uint32_t args_len,
+		      uint32_t argc);
+
 enum proctab_idkind {
 	PROCTAB_UIDS,
 	PROCTAB_GIDS,
@@ -153,7 +159,10 @@ int proctab_hash_fd(struct proctab *t, int fd, const struct stat *st, uint8_t ou
 /* Fill p->exe_sha256 / exe_hashed (in place) if not done yet. Opens /proc/PID/exe, else
  * p->exe, and hashes it only if it is still the file p->exe_st describes (device, inode,
  * size, mtime, ctime): -ESTALE otherwise, -ENOENT for kernel threads and unknown images,
- * -ESRCH when both are gone. p must be an entry this table returned. */
-int proctab_hash_exe(struct proctab *t, const struct proctab_proc *p);
+ * -ESRCH when both are gone. The cache is asked first, by p->exe_st, without opening
+ * anything; with may_open false a miss is -EAGAIN (the caller must not open the file:
+ * uextd's es engine when it holds an open-permission mark there). p must be an entry
+ * this table returned. */
+int proctab_hash_exe(struct proctab *t, const struct proctab_proc *p, bool may_open);
 
 void proctab_stats(const struct proctab *t, struct proctab_stats *ret);
