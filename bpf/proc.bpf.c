@@ -23,6 +23,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define PTRACE_ATTACH 16
 #define PTRACE_SEIZE 0x4206
 #define TS_COMPAT 0x0002 /* x86: the current syscall is a 32-bit one */
+#define AT_FDCWD -100
+#define AT_SYMLINK_NOFOLLOW 0x100
+#define PTR_SCAN_MAX 256 /* argv/envp pointers counted at execve entry, at most */
 
 /* Set by proc_bpf.c before load; the verifier sees them as constants. */
 const volatile __u32 cfg_flags = 0;
@@ -30,6 +33,9 @@ const volatile __s32 nr_setuid = -1, nr_setreuid = -1, nr_setresuid = -1;
 const volatile __s32 nr_setgid = -1, nr_setregid = -1, nr_setresgid = -1;
 const volatile __s32 nr_ptrace = -1, nr_mount = -1, nr_move_mount = -1, nr_umount2 = -1;
 const volatile __s32 nr_init_module = -1, nr_finit_module = -1;
+const volatile __s32 nr_chmod = -1, nr_fchmod = -1, nr_fchmodat = -1, nr_fchmodat2 = -1;
+const volatile __s32 nr_chown = -1, nr_fchown = -1, nr_lchown = -1, nr_fchownat = -1;
+const volatile __s32 nr_execve = -1, nr_execveat = -1;
 
 /* Records that found the ring buffer full, per type; never reset. */
 __u64 lost[PROC_EV_MAX] = {};
@@ -41,20 +47,28 @@ struct {
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
 
-/* exec records are built here (too big for the stack), then copied cut to their length. */
+/* exec records are built here (too big for the stack), then copied cut to their length.
+ * The slack after the record lets the verifier accept an argument copied at a variable
+ * offset into args with the rest of args as its bound. One slot per program that uses
+ * it: sched_process_exec and sys_enter never nest on a CPU, but nothing relies on it. */
+struct scratch {
+	struct proc_ev ev;
+	char slack[PROC_ARGS_LEN];
+};
+enum { SCRATCH_EXEC, SCRATCH_SYS_ENTER, SCRATCH_N };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, SCRATCH_N);
 	__type(key, __u32);
-	__type(value, struct proc_ev);
+	__type(value, struct scratch);
 } scratch SEC(".maps");
 
 /* Arguments of a watched syscall between its enter and its exit, by tid. LRU: a task
  * killed inside the syscall never reaches sys_exit and its entry just ages out. */
 struct pending {
-	__u64 arg[5];
-	__u32 call; /* PROC_CALL_* */
-	__u32 pad;
+	__u64 arg[5]; /* setattr: fd, path, mode, uid, gid (normalized at entry) */
+	__u32 call;   /* PROC_CALL_* */
+	__u32 aux;    /* setattr: at_flags */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -120,8 +134,9 @@ static __always_inline struct task_struct *current_task(void)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	__u32 zero = 0;
-	struct proc_ev *ev = bpf_map_lookup_elem(&scratch, &zero);
+	__u32 key = SCRATCH_EXEC;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &key);
+	struct proc_ev *ev;
 	struct mm_struct *mm;
 	const char *fn;
 	unsigned long start, end;
@@ -129,11 +144,13 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	long n;
 	char c = 0;
 
-	if (!ev)
+	if (!s)
 		return 0;
+	ev = &s->ev;
 	fill_hdr(ev, PROC_EV_EXEC, 0, p);
 	ev->exec.old_tid = old_pid;
 	ev->exec.argc = BPF_CORE_READ(bprm, argc);
+	ev->exec.envc = BPF_CORE_READ(bprm, envc);
 	ev->exec.nargs = 0; /* counted by user space */
 
 	fn = BPF_CORE_READ(bprm, filename);
@@ -278,6 +295,200 @@ static __always_inline bool report(long ret)
 	return ret == 0 || (cfg_flags & PROC_CFG_FAILED);
 }
 
+static __always_inline void read_ustr(char *dst, __u32 size, __u64 uptr, __u32 *flags)
+{
+	long n;
+	char c = 0;
+
+	if (!uptr) {
+		dst[0] = '\0';
+		return;
+	}
+	n = bpf_probe_read_user_str(dst, size, (const void *)uptr);
+	if (n < 0) {
+		dst[0] = '\0';
+		*flags |= PROC_EF_NO_PATH; /* not mapped in: probes cannot fault */
+	} else if (n == size && !bpf_probe_read_user(&c, 1, (const void *)(uptr + size - 1)) && c)
+		*flags |= PROC_EF_PATH_TRUNC;
+}
+
+/* Count the non-NULL pointers of the user array at arr from index `from` on, up to
+ * PTR_SCAN_MAX in all: the count, or -1 when the array could not be read or has more.
+ * Global (not static) on purpose: the verifier checks it once, with unknown arguments,
+ * instead of walking its loop again for every state of every caller. */
+__noinline long count_uptrs(__u64 arr, __u32 from)
+{
+	const void *p;
+	__u64 i;
+
+#pragma clang loop unroll(disable)
+	for (__u32 j = 0; j < PTR_SCAN_MAX; j++) {
+		i = (__u64)from + j;
+		if (i >= PTR_SCAN_MAX)
+			return -1;
+		p = NULL;
+		if (bpf_probe_read_user(&p, sizeof(p), (const void *)(arr + i * sizeof(p))))
+			return -1;
+		if (!p)
+			return i;
+	}
+	return -1;
+}
+
+/* execve(filename, argv, envp) / execveat(dirfd, filename, argv, envp, flags), at entry:
+ * what the caller asks to run, before the kernel has read any of it. */
+static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
+{
+	__u32 key = SCRATCH_SYS_ENTER, i;
+	__u64 off = 0; /* 64-bit: a u32 is zero-extended at each use, and loses its bounds */
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &key);
+	const char *const *argv, *const *envp;
+	const char *a;
+	struct proc_ev *ev;
+	__u64 fn;
+	long n;
+	bool end = false;
+
+	if (!s)
+		return;
+	ev = &s->ev;
+	fill_hdr(ev, PROC_EV_EXEC_ARGS, 0, current_task());
+	if (at) {
+		fn = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		argv = (const char *const *)PT_REGS_PARM3_CORE_SYSCALL(regs);
+		envp = (const char *const *)PT_REGS_PARM4_CORE_SYSCALL(regs);
+	} else {
+		fn = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		argv = (const char *const *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		envp = (const char *const *)PT_REGS_PARM3_CORE_SYSCALL(regs);
+	}
+	ev->exec.old_tid = ev->tid;
+	ev->exec.nargs = 0; /* counted by user space */
+	ev->exec.argc = 0;
+	read_ustr(ev->exec.filename, sizeof(ev->exec.filename), fn, &ev->flags);
+
+	/* the first PROC_ARGS_MAX arguments, each NUL-terminated, while they fit */
+	if (!argv)
+		end = true;
+#pragma clang loop unroll(disable)
+	for (i = 0; !end && i < PROC_ARGS_MAX; i++) {
+		__u64 room;
+
+		a = NULL;
+		if (bpf_probe_read_user(&a, sizeof(a), &argv[i])) {
+			ev->flags |= i ? PROC_EF_ARGS_TRUNC : PROC_EF_NO_ARGS;
+			break;
+		}
+		if (!a) {
+			end = true;
+			break;
+		}
+		if (off >= PROC_ARGS_LEN) {
+			ev->flags |= PROC_EF_ARGS_TRUNC;
+			break;
+		}
+		/* for the verifier (off is already below): bound the register both uses share */
+		off &= PROC_ARGS_LEN - 1;
+		barrier_var(off);
+		room = PROC_ARGS_LEN - off;
+		n = bpf_probe_read_user_str(ev->exec.args + off, room, a);
+		if (n <= 0) {
+			ev->flags |= i ? PROC_EF_ARGS_TRUNC : PROC_EF_NO_ARGS;
+			break;
+		}
+		off += n;
+		if ((__u64)n == room) {
+			char c = 0;
+
+			/* full: cut, unless the argument ended exactly there */
+			if (!bpf_probe_read_user(&c, 1, a + room - 1) && c) {
+				ev->flags |= PROC_EF_ARGS_TRUNC;
+				break;
+			}
+		}
+	}
+	if (end) {
+		ev->exec.argc = i;
+	} else if (!(ev->flags & PROC_EF_NO_ARGS)) {
+		/* stopped at argument i (cut, or PROC_ARGS_MAX kept): count the rest */
+		n = count_uptrs((__u64)argv, i);
+		ev->exec.argc = n < 0 ? 0 : n;
+		if (n != i)
+			ev->flags |= PROC_EF_ARGS_TRUNC;
+	}
+	ev->exec.args_len = off;
+
+	n = envp ? count_uptrs((__u64)envp, 0) : 0;
+	if (n < 0) {
+		ev->exec.envc = 0;
+		ev->flags |= PROC_EF_NO_ENVC;
+	} else {
+		ev->exec.envc = n;
+	}
+	off &= 2 * PROC_ARGS_LEN - 1; /* for the verifier: off <= PROC_ARGS_LEN */
+	if (off > PROC_ARGS_LEN)
+		return;
+	ev->size = PROC_EV_EXEC_SIZE(off);
+	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(off), 0))
+		count_lost(PROC_EV_EXEC_ARGS);
+}
+
+/* The chmod and chown families, normalized at entry into one pending layout. */
+static __always_inline void setattr_enter(struct pt_regs *regs, long id, struct pending *pd)
+{
+	__u64 a0 = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	__u64 a1 = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	__u64 a2 = PT_REGS_PARM3_CORE_SYSCALL(regs);
+
+	pd->arg[0] = (__u64)(__s64)AT_FDCWD;
+	pd->arg[1] = 0;
+	pd->arg[2] = 0xffffffffu;
+	pd->arg[3] = 0xffffffffu;
+	pd->arg[4] = 0xffffffffu;
+	pd->aux = 0;
+	if (id == nr_chmod || id == nr_fchmod || id == nr_fchmodat || id == nr_fchmodat2) {
+		pd->call = PROC_CALL_CHMOD;
+		if (id == nr_chmod) { /* path, mode */
+			pd->arg[1] = a0;
+			pd->arg[2] = a1;
+		} else if (id == nr_fchmod) { /* fd, mode */
+			pd->arg[0] = a0;
+			pd->arg[2] = a1;
+		} else { /* dirfd, path, mode[, flags] */
+			pd->arg[0] = a0;
+			pd->arg[1] = a1;
+			pd->arg[2] = a2;
+			if (id == nr_fchmodat2)
+				pd->aux = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		}
+		return;
+	}
+	pd->call = PROC_CALL_CHOWN;
+	if (id == nr_fchown) { /* fd, uid, gid */
+		pd->arg[0] = a0;
+		pd->arg[3] = a1;
+		pd->arg[4] = a2;
+	} else if (id == nr_fchownat) { /* dirfd, path, uid, gid, flags */
+		pd->arg[0] = a0;
+		pd->arg[1] = a1;
+		pd->arg[3] = a2;
+		pd->arg[4] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		pd->aux = PT_REGS_PARM5_CORE_SYSCALL(regs);
+	} else { /* chown, lchown: path, uid, gid */
+		pd->arg[1] = a0;
+		pd->arg[3] = a1;
+		pd->arg[4] = a2;
+		if (id == nr_lchown)
+			pd->aux = AT_SYMLINK_NOFOLLOW;
+	}
+}
+
+static __always_inline bool setattr_nr(long id)
+{
+	return id == nr_chmod || id == nr_fchmod || id == nr_fchmodat || id == nr_fchmodat2 ||
+	       id == nr_chown || id == nr_fchown || id == nr_lchown || id == nr_fchownat;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 {
@@ -286,6 +497,17 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 
 	if (id < 0)
 		return 0;
+	if (id == nr_execve || id == nr_execveat) {
+		if (!compat_syscall())
+			emit_exec_args(regs, id == nr_execveat);
+		return 0;
+	}
+	if (setattr_nr(id)) {
+		if (compat_syscall())
+			return 0;
+		setattr_enter(regs, id, &pd);
+		goto stash;
+	}
 	if (id == nr_ptrace) {
 		__u64 req = PT_REGS_PARM1_CORE_SYSCALL(regs);
 
@@ -312,6 +534,7 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	pd.arg[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
 	pd.arg[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
 	pd.arg[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+stash:
 	tid = (__u32)bpf_get_current_pid_tgid();
 	bpf_map_update_elem(&pending, &tid, &pd, BPF_ANY);
 	return 0;
@@ -344,22 +567,6 @@ static __always_inline int emit_setid(__u32 type, __u32 call, long ret)
 	}
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
-}
-
-static __always_inline void read_ustr(char *dst, __u32 size, __u64 uptr, __u32 *flags)
-{
-	long n;
-	char c = 0;
-
-	if (!uptr) {
-		dst[0] = '\0';
-		return;
-	}
-	n = bpf_probe_read_user_str(dst, size, (const void *)uptr);
-	if (n < 0)
-		dst[0] = '\0';
-	else if (n == size && !bpf_probe_read_user(&c, 1, (const void *)(uptr + size - 1)) && c)
-		*flags |= PROC_EF_PATH_TRUNC;
 }
 
 static __always_inline void emit_ptrace(const struct pending *pd, long ret)
@@ -440,6 +647,27 @@ static __always_inline void emit_module(const struct pending *pd, long ret)
 	bpf_ringbuf_submit(ev, 0);
 }
 
+static __always_inline void emit_setattr(const struct pending *pd, long ret)
+{
+	struct proc_ev *ev = RESERVE(PROC_EV_SETATTR, setattr);
+	__u32 flags = 0;
+
+	if (!ev)
+		return;
+	fill_hdr(ev, PROC_EV_SETATTR, PROC_EV_SIZE(setattr), current_task());
+	ev->setattr.call = pd->call;
+	ev->setattr.ret = ret;
+	ev->setattr.mode = pd->arg[2];
+	ev->setattr.uid = pd->arg[3];
+	ev->setattr.gid = pd->arg[4];
+	ev->setattr.dirfd_or_fd = (__s32)pd->arg[0];
+	ev->setattr.at_flags = pd->aux;
+	ev->setattr.pad = 0;
+	read_ustr(ev->setattr.path, sizeof(ev->setattr.path), pd->arg[1], &flags);
+	ev->flags |= flags;
+	bpf_ringbuf_submit(ev, 0);
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -462,7 +690,7 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 	if (id == nr_setresgid)
 		return emit_setid(PROC_EV_SETGID, PROC_SETID_SETRESGID, ret);
 	if (id != nr_ptrace && id != nr_mount && id != nr_move_mount && id != nr_umount2 &&
-	    id != nr_init_module && id != nr_finit_module)
+	    id != nr_init_module && id != nr_finit_module && !setattr_nr(id))
 		return 0;
 
 	tid = (__u32)bpf_get_current_pid_tgid();
@@ -477,6 +705,8 @@ int BPF_PROG(handle_sys_exit, struct pt_regs *regs, long ret)
 		emit_ptrace(&pd, ret);
 	else if (pd.call == PROC_CALL_INIT_MODULE || pd.call == PROC_CALL_FINIT_MODULE)
 		emit_module(&pd, ret);
+	else if (pd.call == PROC_CALL_CHMOD || pd.call == PROC_CALL_CHOWN)
+		emit_setattr(&pd, ret);
 	else
 		emit_mount(&pd, ret);
 	return 0;

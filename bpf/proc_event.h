@@ -13,7 +13,7 @@
 #endif
 
 #define PROC_COMM_LEN 16
-#define PROC_PATH_LEN 256   /* exec filename, mount source and target */
+#define PROC_PATH_LEN 256   /* exec filename, mount source and target, setattr path */
 #define PROC_FSTYPE_LEN 32
 #define PROC_MODNAME_LEN 64
 #define PROC_ARGS_LEN 1024  /* argv bytes kept, each argument NUL-terminated */
@@ -33,6 +33,10 @@ enum proc_ev_type {
 	PROC_EV_UMOUNT,
 	PROC_EV_MODULE_LOAD,
 	PROC_EV_COMM,        /* comm changed (proc connector only); new name in header comm */
+	PROC_EV_SETATTR,     /* chmod or chown family (ebpf only), at syscall exit */
+	PROC_EV_EXEC_ARGS,   /* execve/execveat entry (ebpf only): header = the caller before the
+			      * exec; member exec = what it passed. One per attempt, failed
+			      * ones included (the outcome is not known yet) */
 	PROC_EV_MAX
 };
 #define PROC_EV_BIT(t) (1u << (t))
@@ -48,6 +52,12 @@ enum proc_ev_type {
 #define PROC_EF_NO_CREDS (1u << 5)       /* header uid/euid/gid/egid unknown (PROC_ID_UNKNOWN) */
 #define PROC_EF_THREAD (1u << 6)         /* fork made a thread / a thread exited
 					  * (only with PROCSRC_F_THREADS) */
+#define PROC_EF_NO_ENVC (1u << 7)        /* exec.envc unknown (left 0) */
+#define PROC_EF_NO_PATH (1u << 8)        /* a path or name member could not be read from the
+					  * caller's memory (left ""): see EXEC_ARGS */
+
+/* Consumers built before these types existed test for them with this. */
+#define PROC_EV_SETATTR_AVAILABLE 1
 
 /* setid.call */
 enum {
@@ -60,7 +70,7 @@ enum {
 	PROC_SETID_SETRESGID,
 };
 
-/* mount.call, module.call (PROC_CALL_PTRACE is internal to proc.bpf.c) */
+/* mount.call, module.call, setattr.call (PROC_CALL_PTRACE is internal to proc.bpf.c) */
 enum {
 	PROC_CALL_MOUNT = 1,
 	PROC_CALL_MOVE_MOUNT,
@@ -68,6 +78,8 @@ enum {
 	PROC_CALL_INIT_MODULE,
 	PROC_CALL_FINIT_MODULE,
 	PROC_CALL_PTRACE,
+	PROC_CALL_CHMOD,         /* chmod, fchmod, fchmodat, fchmodat2 */
+	PROC_CALL_CHOWN,         /* chown, fchown, lchown, fchownat */
 };
 
 /* Configuration of proc.bpf.c (its cfg_flags rodata), set by proc_bpf.c before load. */
@@ -75,11 +87,22 @@ enum {
 #define PROC_CFG_ALL_SIGNALS (1u << 1) /* also report kernel-generated signals (si_code > 0) */
 #define PROC_CFG_THREADS (1u << 2)     /* also report thread creation and thread exit */
 
+/* Member of EXEC and of EXEC_ARGS (the type tells them apart).
+ * EXEC: argc and envc are bprm->argc/envc (ebpf); the connector counts envc from
+ * /proc/<pid>/environ (the environment as it is when read, so under PROC_EF_RACY), and
+ * sets PROC_EF_NO_ENVC when that cannot be read or is over 256 KiB.
+ * EXEC_ARGS: old_tid is the calling thread; argc and envc are the pointers counted in the
+ * caller's argv and envp up to their NULL: argc 0 and envc 0 + PROC_EF_NO_ENVC when there
+ * are more than 256 or they cannot be read. filename and args are what the caller passed,
+ * read at syscall entry without faulting: memory not mapped in the caller yet (a literal
+ * in a freshly forked child that never touched its page) gives PROC_EF_NO_PATH for the
+ * filename, PROC_EF_NO_ARGS for argv[0], PROC_EF_ARGS_TRUNC for a later argument. */
 struct proc_ev_exec {
 	__u32 old_tid;    /* thread that called execve (its tid before de_thread) */
 	__u32 argc;       /* argc of the new image; 0 = unknown (proc connector, cut cmdline) */
 	__u32 nargs;      /* arguments in args (<= PROC_ARGS_MAX) */
 	__u32 args_len;   /* bytes used in args, every argument NUL-terminated */
+	__u32 envc;       /* environment variables; 0 with PROC_EF_NO_ENVC = unknown */
 	char filename[PROC_PATH_LEN]; /* ebpf: as passed to execve; cn: /proc/<pid>/exe */
 	char args[PROC_ARGS_LEN];     /* last: a record may end after args_len */
 };
@@ -137,6 +160,20 @@ struct proc_ev_module {
 	char name[PROC_MODNAME_LEN];  /* finit_module: basename of the file; init_module: "" */
 };
 
+/* chmod family: uid and gid are 0xffffffff; chown family: mode is 0xffffffff. */
+struct proc_ev_setattr {
+	__u32 call;        /* PROC_CALL_CHMOD, PROC_CALL_CHOWN */
+	__s32 ret;         /* 0, or -errno with PROCSRC_F_FAILED */
+	__u32 mode;        /* as passed (the kernel keeps mode & 07777) */
+	__u32 uid;         /* as passed: 0xffffffff = not changed */
+	__u32 gid;
+	__s32 dirfd_or_fd; /* AT_FDCWD (-100), the dirfd of *at calls, or the fd of fchmod/fchown */
+	__u32 at_flags;    /* fchownat/fchmodat2 flags as passed; lchown: AT_SYMLINK_NOFOLLOW */
+	__u32 pad;
+	char path[PROC_PATH_LEN]; /* as passed, may be relative to dirfd; "" for fchmod/fchown.
+				   * Read from the caller's memory at syscall exit */
+};
+
 struct proc_ev {
 	__u32 type;        /* enum proc_ev_type */
 	__u32 flags;       /* PROC_EF_* */
@@ -160,6 +197,7 @@ struct proc_ev {
 		struct proc_ev_ptrace ptrace;
 		struct proc_ev_mount mount;
 		struct proc_ev_module module;
+		struct proc_ev_setattr setattr;
 	};
 };
 
@@ -167,7 +205,7 @@ struct proc_ev {
 #define PROC_EV_SIZE(member) \
 	(__builtin_offsetof(struct proc_ev, member) + sizeof(((struct proc_ev *)0)->member))
 #define PROC_EV_HDR_SIZE __builtin_offsetof(struct proc_ev, exec)
-/* An exec record ends after its args_len bytes of argv. */
+/* An exec or exec_args record ends after its args_len bytes of argv. */
 #define PROC_EV_EXEC_SIZE(args_len) (__builtin_offsetof(struct proc_ev, exec.args) + (args_len))
 
 #endif

@@ -1,6 +1,7 @@
 /* test_procsrc.c: the process-event sources against the running kernel (needs root).
  * Each source is forced explicitly (ebpf, then the proc connector) and watched while
- * children of this test exec, exit, change ids, get signalled, traced and mount, with
+ * children of this test exec, exit, change ids, get signalled, traced, mount, chmod and
+ * chown, with
  * exact expectations on every record; then a burst of 2000 fork+exec and a deliberately
  * overflowed buffer check that no event is lost without being counted. ebpf tests skip
  * with the loader's reason when eBPF cannot load. Every wait polls the source fd with a
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -543,6 +545,8 @@ static void test_failed_calls(void **state)
 	if (pid == 0) {
 		int e = syscall(SYS_finit_module, -1, "", 0) < 0 ? errno : 0;
 
+		if (syscall(SYS_fchmodat, (long)AT_FDCWD, "/nonexistent-uext/x", 0600L) == 0)
+			_exit(102);
 		if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
 			_exit(100);
 		if (setuid(0) == 0)
@@ -564,6 +568,279 @@ static void test_failed_calls(void **state)
 	assert_int_equal(ev->setid.call, PROC_SETID_SETUID);
 	assert_int_equal(ev->setid.ret, -EPERM);
 	assert_int_equal(ev->setid.id, 65534); /* unchanged */
+
+	ev = wait_ev(c, PROC_EV_SETATTR, (uint32_t)pid, NULL, NULL);
+	assert_non_null(ev);
+	assert_int_equal(ev->setattr.call, PROC_CALL_CHMOD);
+	assert_int_equal(ev->setattr.ret, -ENOENT);
+	assert_int_equal(ev->setattr.dirfd_or_fd, AT_FDCWD);
+	assert_int_equal(ev->setattr.mode, 0600);
+	assert_string_equal(ev->setattr.path, "/nonexistent-uext/x");
+	assert_no_loss(c);
+}
+
+/* --- chmod and chown (SETATTR) ---------------------------------------------------------- */
+
+struct setattr_want {
+	uint32_t call, mode, uid, gid;
+	int32_t fd;
+	uint32_t at_flags;
+	const char *path;
+};
+
+static void test_setattr(void **state)
+{
+	struct ctx *c = start(state, NULL);
+	char dir[] = "/tmp/uext-procsrc-XXXXXX", file[PATH_MAX];
+	struct setattr_want want[8];
+	const uint32_t none = 0xffffffffu;
+	const struct proc_ev *ev;
+	struct procsrc *s = NULL;
+	struct procsrc_opts only = { .events = PROC_EV_BIT(PROC_EV_SETATTR) };
+	int fd, dfd, done[2], hold[2], nwant = 0, n, k;
+	char why[256], b;
+	pid_t pid;
+
+	if (!is_bpf(c)) {
+		assert_false(procsrc_events(c->src) & PROC_EV_BIT(PROC_EV_SETATTR));
+		assert_int_equal(procsrc_new(PROCSRC_CN, &only, &s, why, sizeof(why)), -EOPNOTSUPP);
+		print_message("proc connector: no chmod/chown events (not in the connector's API)\n");
+		return;
+	}
+	assert_true(procsrc_events(c->src) & PROC_EV_BIT(PROC_EV_SETATTR));
+	assert_non_null(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/f", dir);
+	fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	dfd = open(dir, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(pipe2(done, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(hold, O_CLOEXEC), 0);
+
+	/* what the child below does, in order (the failed call last is not reported) */
+#ifdef SYS_chmod
+	want[nwant++] = (struct setattr_want){ PROC_CALL_CHMOD, 0640, none, none, AT_FDCWD, 0, file };
+#endif
+	want[nwant++] = (struct setattr_want){ PROC_CALL_CHMOD, 0604, none, none, fd, 0, "" };
+	want[nwant++] = (struct setattr_want){ PROC_CALL_CHMOD, 0600, none, none, dfd, 0, "f" };
+#ifdef SYS_chown
+	want[nwant++] = (struct setattr_want){ PROC_CALL_CHOWN, none, 1001, none, AT_FDCWD, 0, file };
+#endif
+	want[nwant++] = (struct setattr_want){ PROC_CALL_CHOWN, none, none, 1002, fd, 0, "" };
+#ifdef SYS_lchown
+	want[nwant++] = (struct setattr_want){ PROC_CALL_CHOWN, none, 1003, 1003, AT_FDCWD,
+					       AT_SYMLINK_NOFOLLOW, file };
+#endif
+	want[nwant++] = (struct setattr_want){ PROC_CALL_CHOWN, none, 1004, 1005, dfd,
+					       AT_SYMLINK_NOFOLLOW, "f" };
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		close(hold[1]);
+		close(done[0]);
+#ifdef SYS_chmod
+		bad |= syscall(SYS_chmod, file, 0640L) != 0;
+#endif
+		bad |= syscall(SYS_fchmod, (long)fd, 0604L) != 0;
+		bad |= syscall(SYS_fchmodat, (long)dfd, "f", 0600L) != 0;
+#ifdef SYS_chown
+		bad |= syscall(SYS_chown, file, 1001L, (long)none) != 0;
+#endif
+		bad |= syscall(SYS_fchown, (long)fd, (long)none, 1002L) != 0;
+#ifdef SYS_lchown
+		bad |= syscall(SYS_lchown, file, 1003L, 1003L) != 0;
+#endif
+		bad |= syscall(SYS_fchownat, (long)dfd, "f", 1004L, 1005L,
+			       (long)AT_SYMLINK_NOFOLLOW) != 0;
+		bad |= syscall(SYS_fchmodat, (long)dfd, "missing", 0600L) == 0; /* ENOENT */
+		(void)!write(done[1], "x", 1);
+		(void)!read(hold[0], &b, 1);
+		_exit(bad);
+	}
+	add_kid(c, pid);
+	close(done[1]);
+	close(hold[0]);
+	{
+		struct pollfd p = { .fd = done[0], .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+		assert_int_equal(read(done[0], &b, 1), 1);
+	}
+	/* every call has returned: its record must be readable now, without waiting */
+	while ((n = procsrc_read(c->src, keep_cb, c)) == PROCSRC_BATCH)
+		;
+	assert_true(n >= 0);
+	for (int pass = 0; pass < 2; pass++) {
+		k = 0;
+		for (int i = 0; i < c->nkept; i++) {
+			ev = &c->kept[i];
+			if (ev->type != PROC_EV_SETATTR || ev->pid != (uint32_t)pid)
+				continue;
+			assert_true(k < nwant);
+			assert_int_equal(ev->tid, pid);
+			assert_int_equal(ev->uid, 0);
+			assert_int_equal(ev->setattr.ret, 0);
+			assert_int_equal(ev->setattr.call, want[k].call);
+			assert_int_equal(ev->setattr.mode, want[k].mode);
+			assert_int_equal(ev->setattr.uid, want[k].uid);
+			assert_int_equal(ev->setattr.gid, want[k].gid);
+			assert_int_equal(ev->setattr.dirfd_or_fd, want[k].fd);
+			assert_int_equal(ev->setattr.at_flags, want[k].at_flags);
+			assert_int_equal(ev->setattr.pad, 0);
+			assert_string_equal(ev->setattr.path, want[k].path);
+			assert_false(ev->flags & PROC_EF_PATH_TRUNC);
+			k++;
+		}
+		assert_int_equal(k, nwant);
+		if (pass == 0) { /* then: nothing more, the failed fchmodat included */
+			close(hold[1]);
+			assert_int_equal(reap(pid), 0);
+			drain_for(c, 200, keep_cb, c);
+		}
+	}
+	close(done[0]);
+	close(fd);
+	close(dfd);
+	unlink(file);
+	rmdir(dir);
+	assert_no_loss(c);
+}
+
+/* --- the environment size of exec records -------------------------------------------------- */
+
+static void test_exec_env(void **state)
+{
+	struct ctx *c = start(state, NULL);
+	char tagvar[64];
+	char *const argv[] = { "sh", "-c", "read x; exit 0", NULL };
+	char *const envp[] = { "A=1", "B=two words", "EMPTY=", tagvar, "Z=z", NULL };
+	const struct proc_ev *ev;
+	int pfd[2];
+	pid_t pid;
+
+	snprintf(tagvar, sizeof(tagvar), "UEXT_TAG=%s", c->tag);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pfd[0], 0);
+		execve("/bin/sh", argv, envp);
+		_exit(127);
+	}
+	close(pfd[0]);
+	add_kid(c, pid);
+	/* held by the shell's read: the connector reads /proc/<pid>/environ meanwhile */
+	ev = wait_ev(c, PROC_EV_EXEC, (uint32_t)pid, NULL, NULL);
+	assert_non_null(ev);
+	assert_int_equal(ev->exec.argc, 3);
+	assert_int_equal(ev->exec.envc, 5);
+	assert_false(ev->flags & (PROC_EF_NO_ENVC | PROC_EF_PROC_GONE));
+	close(pfd[1]);
+	assert_int_equal(reap(pid), 0);
+	assert_no_loss(c);
+}
+
+/* --- execve entry (EXEC_ARGS) ------------------------------------------------------------ */
+
+static void test_exec_args(void **state)
+{
+	struct ctx *c = start(state, NULL);
+	char *const argv[] = { "/bin/true", c->tag, "two words", "", NULL };
+	char *const envp[] = { "A=1", "B=2", NULL };
+	char *many[21];
+	char comm[PROC_COMM_LEN] = "";
+	const struct proc_ev *ev, *first = NULL, *args = NULL, *exec;
+	struct procsrc_opts only = { .events = PROC_EV_BIT(PROC_EV_EXEC_ARGS) };
+	struct procsrc *s = NULL;
+	char why[256];
+	int n = 0;
+	pid_t pid;
+
+	if (!is_bpf(c)) {
+		assert_false(procsrc_events(c->src) & PROC_EV_BIT(PROC_EV_EXEC_ARGS));
+		assert_int_equal(procsrc_new(PROCSRC_CN, &only, &s, why, sizeof(why)), -EOPNOTSUPP);
+		print_message("proc connector: no execve entry events (not in the connector's API)\n");
+		return;
+	}
+	assert_true(procsrc_events(c->src) & PROC_EV_BIT(PROC_EV_EXEC_ARGS));
+	assert_int_equal(prctl(PR_GET_NAME, comm), 0);
+	for (int i = 0; i < 20; i++)
+		many[i] = "m";
+	many[20] = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Strings are read at entry without faulting pages in: literals a freshly
+		 * forked child never touched are not mapped in it yet. Copy them, as a shell
+		 * that builds argv would have. */
+		char *dup[5], *mdup[21], *edup[3];
+
+		for (int i = 0; i < 4; i++)
+			dup[i] = strdup(argv[i]);
+		for (int i = 0; i < 20; i++)
+			mdup[i] = strdup(many[i]);
+		for (int i = 0; i < 2; i++)
+			edup[i] = strdup(envp[i]);
+		dup[4] = mdup[20] = edup[2] = NULL;
+		/* an attempt that fails is reported too, with what it passed */
+		execve(strdup("/nonexistent-uext"), mdup, edup);
+		execve(dup[0], dup, edup);
+		_exit(127);
+	}
+	add_kid(c, pid);
+	exec = wait_ev(c, PROC_EV_EXEC, (uint32_t)pid, NULL, NULL);
+	assert_non_null(exec);
+	assert_int_equal(reap(pid), 0);
+	drain_for(c, 100, keep_cb, c);
+	for (int i = 0; i < c->nkept; i++) {
+		ev = &c->kept[i];
+		if (ev->type != PROC_EV_EXEC_ARGS || ev->pid != (uint32_t)pid)
+			continue;
+		if (n++ == 0)
+			first = ev;
+		else
+			args = ev;
+	}
+	assert_int_equal(n, 2);
+	assert_true(first < args && args < exec); /* in the order they happened */
+	assert_true(first->ts_ns <= args->ts_ns && args->ts_ns <= exec->ts_ns);
+
+	/* the failed attempt: 20 arguments, 16 kept */
+	assert_string_equal(first->exec.filename, "/nonexistent-uext");
+	assert_int_equal(first->exec.argc, 20);
+	assert_int_equal(first->exec.nargs, PROC_ARGS_MAX);
+	assert_int_equal(first->exec.args_len, PROC_ARGS_MAX * 2);
+	assert_true(first->flags & PROC_EF_ARGS_TRUNC);
+	assert_string_equal(proc_ev_arg(first, PROC_ARGS_MAX - 1), "m");
+	assert_null(proc_ev_arg(first, PROC_ARGS_MAX));
+
+	/* the one that ran: the caller before the exec, and exactly what it passed */
+	assert_int_equal(args->pid, pid);
+	assert_int_equal(args->tid, pid);
+	assert_int_equal(args->ppid, c->self);
+	assert_int_equal(args->uid, 0);
+	assert_string_equal(args->comm, comm);
+	assert_int_equal(args->exec.old_tid, pid);
+	assert_string_equal(args->exec.filename, "/bin/true");
+	assert_int_equal(args->exec.argc, 4);
+	assert_int_equal(args->exec.nargs, 4);
+	assert_int_equal(args->exec.envc, 2);
+	assert_int_equal(args->exec.args_len, strlen(c->tag) + 22); /* 10 + 10 + 1 + 1 + tag */
+	for (uint32_t i = 0; i < 4; i++)
+		assert_string_equal(proc_ev_arg(args, i), argv[i]);
+	assert_null(proc_ev_arg(args, 4));
+	assert_false(args->flags & (PROC_EF_ARGS_TRUNC | PROC_EF_NO_ARGS | PROC_EF_NO_ENVC |
+				    PROC_EF_PATH_TRUNC));
+	assert_int_equal(args->size, PROC_EV_EXEC_SIZE(args->exec.args_len));
+
+	/* and the exec record after it says the same */
+	assert_int_equal(exec->exec.argc, 4);
+	assert_int_equal(exec->exec.envc, 2);
+	assert_int_equal(exec->exec.args_len, args->exec.args_len);
+	assert_memory_equal(exec->exec.args, args->exec.args, args->exec.args_len);
+	assert_string_equal(exec->comm, "true");
 	assert_no_loss(c);
 }
 
@@ -998,6 +1275,40 @@ static void test_check(void **state)
 	assert_int_equal(ev.exec.args_len, PROC_ARGS_MAX * 2);
 	assert_int_equal(ev.size, PROC_EV_EXEC_SIZE(PROC_ARGS_MAX * 2));
 	assert_true(ev.flags & PROC_EF_ARGS_TRUNC);
+
+	/* exec_args: the same variable-size layout and checks as exec */
+	memset(&ev, 'y', sizeof(ev));
+	ev.type = PROC_EV_EXEC_ARGS;
+	ev.exec.args_len = 5;
+	memcpy(ev.exec.args, "ab\0c\0", 5);
+	ev.size = (uint32_t)PROC_EV_EXEC_SIZE(5);
+	assert_int_equal(procsrc_ev_check(&ev, ev.size), 0);
+	assert_int_equal(ev.exec.nargs, 2);
+	assert_string_equal(proc_ev_arg(&ev, 1), "c");
+	assert_int_equal(ev.exec.filename[PROC_PATH_LEN - 1], '\0');
+	ev.size = (uint32_t)PROC_EV_EXEC_SIZE(5) + 1;
+	assert_int_equal(procsrc_ev_check(&ev, ev.size), -EBADMSG);
+	ev.size = (uint32_t)PROC_EV_EXEC_SIZE(0) - 1;
+	assert_int_equal(procsrc_ev_check(&ev, ev.size), -EBADMSG);
+
+	/* setattr: exactly its size; the path is made a string */
+	memset(&ev, 'z', sizeof(ev));
+	ev.type = PROC_EV_SETATTR;
+	ev.size = PROC_EV_SIZE(setattr);
+	assert_int_equal(procsrc_ev_check(&ev, ev.size), 0);
+	assert_int_equal(ev.setattr.path[PROC_PATH_LEN - 1], '\0');
+	for (size_t bad = PROC_EV_SIZE(setattr) - 1; bad <= PROC_EV_SIZE(setattr) + 1; bad += 2) {
+		ev.size = (uint32_t)bad;
+		assert_int_equal(procsrc_ev_check(&ev, bad), -EBADMSG);
+	}
+	assert_int_equal(PROC_EV_SIZE(setattr), PROC_EV_HDR_SIZE + 32 + PROC_PATH_LEN);
+	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, envc), 16);
+	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, filename), 20);
+	assert_string_equal(proc_ev_type_name(PROC_EV_SETATTR), "setattr");
+	assert_string_equal(proc_ev_type_name(PROC_EV_EXEC_ARGS), "exec_args");
+	for (uint32_t t = 0; t < PROC_EV_MAX; t++)
+		assert_string_not_equal(proc_ev_type_name(t), "?");
+	assert_string_equal(proc_ev_type_name(PROC_EV_MAX), "?");
 }
 
 /* each source test twice, named after the source */
@@ -1016,6 +1327,9 @@ int main(void)
 		BOTH(test_ptrace),
 		BOTH(test_mount),
 		BOTH(test_failed_calls),
+		BOTH(test_setattr),
+		BOTH(test_exec_env),
+		BOTH(test_exec_args),
 		BOTH(test_group_exit),
 		BOTH(test_threads),
 		BOTH(test_event_mask),

@@ -68,9 +68,12 @@ size_t procsrc_bpf_probes(const struct procsrc_bpf *b, const struct procsrc_prob
 #endif
 
 #define EVB PROC_EV_BIT
-#define SYS_ENTER_EVENTS \
-	(EVB(PROC_EV_PTRACE) | EVB(PROC_EV_MOUNT) | EVB(PROC_EV_UMOUNT) | EVB(PROC_EV_MODULE_LOAD))
-#define SYS_EXIT_EVENTS (SYS_ENTER_EVENTS | EVB(PROC_EV_SETUID) | EVB(PROC_EV_SETGID))
+/* arguments stashed at entry, reported at exit: they need both probes */
+#define SYS_PAIRED_EVENTS                                                                  \
+	(EVB(PROC_EV_PTRACE) | EVB(PROC_EV_MOUNT) | EVB(PROC_EV_UMOUNT) |                  \
+	 EVB(PROC_EV_MODULE_LOAD) | EVB(PROC_EV_SETATTR))
+#define SYS_ENTER_EVENTS (SYS_PAIRED_EVENTS | EVB(PROC_EV_EXEC_ARGS))
+#define SYS_EXIT_EVENTS (SYS_PAIRED_EVENTS | EVB(PROC_EV_SETUID) | EVB(PROC_EV_SETGID))
 
 enum { P_EXEC, P_FORK, P_EXIT, P_SIGNAL, P_SYS_ENTER, P_SYS_EXIT, P_N };
 
@@ -219,6 +222,29 @@ static int skel_load(const struct procsrc_opts *o, unsigned set, struct proc_bpf
 		ro->nr_init_module = SYS_init_module;
 		ro->nr_finit_module = SYS_finit_module;
 	}
+	if (ev & EVB(PROC_EV_SETATTR)) {
+		/* chmod, chown and lchown do not exist on aarch64 (only the *at calls) */
+#ifdef SYS_chmod
+		ro->nr_chmod = SYS_chmod;
+#endif
+#ifdef SYS_chown
+		ro->nr_chown = SYS_chown;
+#endif
+#ifdef SYS_lchown
+		ro->nr_lchown = SYS_lchown;
+#endif
+		ro->nr_fchmod = SYS_fchmod;
+		ro->nr_fchmodat = SYS_fchmodat;
+		ro->nr_fchown = SYS_fchown;
+		ro->nr_fchownat = SYS_fchownat;
+#ifdef SYS_fchmodat2 /* Linux 6.6; only when these headers know it */
+		ro->nr_fchmodat2 = SYS_fchmodat2;
+#endif
+	}
+	if (ev & EVB(PROC_EV_EXEC_ARGS)) {
+		ro->nr_execve = SYS_execve;
+		ro->nr_execveat = SYS_execveat;
+	}
 	progs_of(skel, progs);
 	for (int i = 0; i < P_N; i++) {
 		r = bpf_program__set_autoload(progs[i], set & (1u << i));
@@ -351,7 +377,7 @@ int procsrc_bpf_new(const struct procsrc_opts *o, struct procsrc_bpf **ret, char
 		probe_set(b, i, 0, "%s", "");
 		b->events |= probe_desc[i].events & o->events;
 	}
-	/* syscall events other than set*id need both halves */
+	/* stashed syscall events need both halves; set*id only the exit, exec_args the entry */
 	if (!b->links[P_SYS_ENTER])
 		b->events &= ~SYS_ENTER_EVENTS;
 	if (!b->links[P_SYS_EXIT])

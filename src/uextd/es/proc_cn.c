@@ -28,6 +28,7 @@
 #define CN_BUFSZ 256         /* one proc connector message is < 100 bytes */
 #define CN_ACK_TIMEOUT_MS 1000
 #define CN_MAX_CPUS 8192
+#define CN_ENVIRON_MAX (256u << 10) /* envc is not counted past this many bytes */
 
 struct procsrc_cn {
 	int fd;
@@ -63,7 +64,8 @@ static const char *const type_names[PROC_EV_MAX] = {
 	[PROC_EV_EXIT] = "exit",     [PROC_EV_SETUID] = "setuid", [PROC_EV_SETGID] = "setgid",
 	[PROC_EV_SIGNAL] = "signal", [PROC_EV_PTRACE] = "ptrace", [PROC_EV_MOUNT] = "mount",
 	[PROC_EV_UMOUNT] = "umount", [PROC_EV_MODULE_LOAD] = "module_load",
-	[PROC_EV_COMM] = "comm",
+	[PROC_EV_COMM] = "comm",     [PROC_EV_SETATTR] = "setattr",
+	[PROC_EV_EXEC_ARGS] = "exec_args",
 };
 
 const char *proc_ev_type_name(uint32_t type)
@@ -75,7 +77,7 @@ const char *proc_ev_arg(const struct proc_ev *ev, uint32_t i)
 {
 	uint32_t off = 0, len;
 
-	if (ev->type != PROC_EV_EXEC || i >= ev->exec.nargs)
+	if ((ev->type != PROC_EV_EXEC && ev->type != PROC_EV_EXEC_ARGS) || i >= ev->exec.nargs)
 		return NULL;
 	len = ev->exec.args_len;
 	while (i-- && off < len)
@@ -102,6 +104,8 @@ static size_t member_size(uint32_t type)
 		return PROC_EV_SIZE(mount);
 	case PROC_EV_MODULE_LOAD:
 		return PROC_EV_SIZE(module);
+	case PROC_EV_SETATTR:
+		return PROC_EV_SIZE(setattr);
 	case PROC_EV_COMM:
 		return PROC_EV_HDR_SIZE;
 	default:
@@ -136,7 +140,7 @@ int procsrc_ev_check(struct proc_ev *ev, size_t len)
 {
 	if (len < PROC_EV_HDR_SIZE || len > sizeof(*ev) || ev->size != len)
 		return -EBADMSG;
-	if (ev->type == PROC_EV_EXEC) {
+	if (ev->type == PROC_EV_EXEC || ev->type == PROC_EV_EXEC_ARGS) {
 		if (len < PROC_EV_EXEC_SIZE(0) || ev->exec.args_len > PROC_ARGS_LEN ||
 		    len != PROC_EV_EXEC_SIZE(ev->exec.args_len))
 			return -EBADMSG;
@@ -159,6 +163,9 @@ int procsrc_ev_check(struct proc_ev *ev, size_t len)
 			break;
 		case PROC_EV_MODULE_LOAD:
 			ev->module.name[PROC_MODNAME_LEN - 1] = '\0';
+			break;
+		case PROC_EV_SETATTR:
+			ev->setattr.path[PROC_PATH_LEN - 1] = '\0';
 			break;
 		}
 	}
@@ -454,6 +461,38 @@ static ssize_t read_at(int dfd, const char *name, char *buf, size_t size)
 	return total;
 }
 
+/* Count the variables in /proc/<pid>/environ (one NUL each), in scratch-sized reads.
+ * -EFBIG past CN_ENVIRON_MAX bytes, -errno if unreadable. */
+static long count_environ(struct procsrc_cn *c, int dfd)
+{
+	size_t total = 0;
+	long count = 0;
+	ssize_t n;
+	int fd = openat(dfd, "environ", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		n = read(fd, c->scratch, sizeof(c->scratch));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+		if (total > CN_ENVIRON_MAX) {
+			n = -1;
+			errno = EFBIG;
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			count += c->scratch[i] == '\0';
+	}
+	if (n < 0)
+		count = -errno;
+	close(fd);
+	return count;
+}
+
 /* "Uid:\t0\t0\t0\t0" → real and effective */
 static bool status_ids(const char *status, const char *key, uint32_t *real, uint32_t *eff)
 {
@@ -546,6 +585,13 @@ static void cn_exec_details(struct procsrc_cn *c, struct proc_ev *ev)
 	memcpy(ev->exec.args, c->scratch, (size_t)n);
 	ev->exec.args_len = (uint32_t)n;
 
+	/* no cmdline: no mm any more, so an empty environ would not mean an empty env */
+	n = have_args ? count_environ(c, dfd) : -ENOENT;
+	if (n >= 0)
+		ev->exec.envc = (uint32_t)n;
+	else
+		ev->flags |= PROC_EF_NO_ENVC;
+
 	n = read_at(dfd, "status", c->scratch, sizeof(c->scratch));
 	if (n > 0 && status_ids(c->scratch, "\nUid:", &ev->uid, &ev->euid) &&
 	    status_ids(c->scratch, "\nGid:", &ev->gid, &ev->egid))
@@ -559,7 +605,8 @@ static void cn_exec_details(struct procsrc_cn *c, struct proc_ev *ev)
 		ev->exec.argc = ev->exec.nargs;
 	return;
 gone:
-	ev->flags |= PROC_EF_PROC_GONE | PROC_EF_NO_ARGS;
+	ev->flags |= PROC_EF_PROC_GONE | PROC_EF_NO_ARGS | PROC_EF_NO_ENVC;
+	ev->exec.envc = 0;
 	ev->exec.filename[0] = '\0';
 	ev->exec.args_len = 0;
 	ev->size = PROC_EV_EXEC_SIZE(0);

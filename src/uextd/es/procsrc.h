@@ -19,11 +19,14 @@ enum procsrc_kind {
 };
 
 /* procsrc_opts.flags */
-#define PROCSRC_F_FAILED (1u << 0)      /* ebpf: also failed set*id/ptrace/mount/module calls */
+#define PROCSRC_F_FAILED (1u << 0)      /* ebpf: also failed set*id/ptrace/mount/module/
+					 * chmod/chown calls (exec_args: always, see proc_event.h) */
 #define PROCSRC_F_ALL_SIGNALS (1u << 1) /* ebpf: also kernel-generated signals (SIGCHLD, SIGSEGV...) */
 #define PROCSRC_F_THREADS (1u << 2)     /* also thread creation and thread exit (PROC_EF_THREAD) */
 
-/* What each source can report at most; procsrc_events() says what this one does. */
+/* What each source can report at most; procsrc_events() says what this one does. The
+ * proc connector has no message for signals, mounts, modules, chmod/chown (SETATTR) or
+ * execve entry (EXEC_ARGS); only it reports comm changes. */
 #define PROCSRC_BPF_EVENTS (PROC_EV_ALL & ~PROC_EV_BIT(PROC_EV_COMM))
 #define PROCSRC_CN_EVENTS                                                                \
 	(PROC_EV_BIT(PROC_EV_EXEC) | PROC_EV_BIT(PROC_EV_FORK) | PROC_EV_BIT(PROC_EV_EXIT) | \
@@ -105,7 +108,7 @@ size_t procsrc_probes(const struct procsrc *s, const struct procsrc_probe **ret)
 
 /* "exec", "fork", ...; "?" for anything else. */
 const char *proc_ev_type_name(uint32_t type);
-/* The i-th argument of an exec event, or NULL past the last one. */
+/* The i-th argument of an exec or exec_args event, or NULL past the last one. */
 const char *proc_ev_arg(const struct proc_ev *ev, uint32_t i);
 
 /* --- between the front (proc_cn.c) and the implementations ---------------------------- */
@@ -121,7 +124,8 @@ void procsrc_bpf_stats(const struct procsrc_bpf *b, struct procsrc_stats *ret);
 size_t procsrc_bpf_probes(const struct procsrc_bpf *b, const struct procsrc_probe **ret);
 
 /* Check a record of len bytes against its type (size, lengths) and make it safe to read:
- * strings NUL-terminated, exec argv counted and cut to PROC_ARGS_MAX. -EBADMSG if bad. */
+ * strings NUL-terminated, exec and exec_args argv counted and cut to PROC_ARGS_MAX.
+ * -EBADMSG if bad. */
 int procsrc_ev_check(struct proc_ev *ev, size_t len);
 /* Normalize opts (NULL = defaults) into *ret; -EINVAL on unknown flags or types. */
 int procsrc_opts_norm(const struct procsrc_opts *o, struct procsrc_opts *ret);
