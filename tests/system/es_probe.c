@@ -143,6 +143,10 @@ static void handler(es_client_t *c, const es_message_t *m, void *ctx)
 		if (t == ES_EVENT_TYPE_NOTIFY_EXIT) json_object_set_new(o, "stat", json_integer(m->event.exit.stat));
 		if (t == ES_EVENT_TYPE_NOTIFY_SETMODE) json_object_set_new(o, "mode", json_integer(m->event.setmode.mode));
 		if (t == ES_EVENT_TYPE_NOTIFY_SETUID) json_object_set_new(o, "uid", json_integer(m->event.setuid.uid));
+		if (t == ES_EVENT_TYPE_NOTIFY_SETREUID) {
+			json_object_set_new(o, "uid", json_integer(m->event.setreuid.ruid));
+			json_object_set_new(o, "euid", json_integer(m->event.setreuid.euid));
+		}
 		if (t == ES_EVENT_TYPE_NOTIFY_SIGNAL) {
 			json_object_set_new(o, "sig", json_integer(m->event.signal.sig));
 			json_object_set_new(o, "target", proc_json(m->event.signal.target));

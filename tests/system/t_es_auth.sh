@@ -10,7 +10,7 @@ echo ok >"$MNT/plain"
 echo hidden >"$MNT/secret"
 
 start_probe a --deny secret --deny blocked_bin auth_exec auth_open
-"$MNT/true" || fail "allowed exec failed"
+"$MNT/true" --first "and second" || fail "allowed exec failed"
 out=$("$MNT/blocked_bin" 2>&1) && fail "denied exec ran"
 echo "$out" | grep -q "Operation not permitted" || fail "denied exec: want EPERM, got: $out"
 assert_eq "$(cat "$MNT/plain")" ok "allowed open"
@@ -20,6 +20,11 @@ sync_probe a
 [ "$(probe_count a '.type=="auth_exec" and .path=="'"$MNT/blocked_bin"'" and .verdict=="deny"')" -ge 1 ] ||
 	fail "the denied exec was not an AUTH_EXEC message"
 [ "$(probe_count a '.type=="auth_open" and .path=="'"$MNT/secret"'"')" -ge 1 ] || fail "no AUTH_OPEN for the secret"
+if [ "$(es_status .sources.process.kind)" = '"ebpf"' ]; then
+	# argv of the exec being decided, captured at execve entry (eBPF only)
+	assert_eq "$(probe_lines a '.type=="auth_exec" and .path=="'"$MNT/true"'"' | jq -c .argv)" \
+		"[\"$MNT/true\",\"--first\",\"and second\"]" "AUTH_EXEC argv"
+fi
 ok "AUTH deny gives EPERM for exec and open; allow lets them through"
 
 # Two clients: b allows everything, a denies the secret: deny wins.

@@ -131,8 +131,8 @@ struct es_engine {
 	/* counters */
 	uint64_t own_answered, no_client_allowed, defaults_allow, defaults_deny, kills, cached;
 	uint64_t kernel_lost, hash_skipped, fan_errors;
-	/* message build scratch */
-	struct builder *b;
+	/* message build scratch, and a spare for a message completed inside another's build */
+	struct builder *b, *b_spare;
 	pid_t self;
 };
 
@@ -843,6 +843,14 @@ static int update_sources(struct es_engine *e, char *why, size_t whylen)
 		e->ps_events = procsrc_events(ps);
 		ep_add(e, procsrc_fd(ps), TAG(K_PROC, 0), EPOLLIN);
 	}
+	/* A subscription this source cannot feed is refused rather than left silent (the
+	 * proc connector has no signals, mounts, chmod...; argv at AUTH_EXEC is a bonus). */
+	uint32_t missing = need & ~e->ps_events & ~PROC_EV_BIT(PROC_EV_EXEC_ARGS);
+	if (missing) {
+		snprintf(why, whylen, "the process-event source (%s) cannot report: %s%s", procsrc_name(e->ps),
+			 proc_ev_type_name(__builtin_ctz(missing)), missing & (missing - 1) ? ", ..." : "");
+		return -EOPNOTSUPP;
+	}
 	return 0;
 }
 
@@ -923,7 +931,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	uint64_t off = boot_to_mono_offset();
 	switch (ev->type) {
 	case PROC_EV_FORK: {
-		if (ev->flags & PROC_EF_THREAD) break;
+		if (ev->flags & PROC_EF_THREAD) return 0;
 		bool want = anyone(e, ES_EVENT_TYPE_NOTIFY_FORK);
 		proctab_fork(e->pt, (pid_t)ev->pid, (pid_t)ev->fork.child_pid, ev->fork.child_start_ns, NULL);
 		if (!want) return 0;
@@ -958,7 +966,9 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 		break;
 	}
 	case PROC_EV_EXIT: {
-		if (ev->flags & PROC_EF_THREAD) break;
+		if (ev->flags & PROC_EF_THREAD) return 0;
+		const struct proctab_proc *gone = pget(e, (pid_t)ev->pid, false);
+		uint32_t gone_pv = gone ? gone->pidversion : 0;
 		proctab_exit(e->pt, (pid_t)ev->pid); /* still found until the next-but-one reap */
 		if (anyone(e, ES_EVENT_TYPE_NOTIFY_EXIT)) {
 			b_reset(b, ES_EVENT_TYPE_NOTIFY_EXIT, ES_ACTION_TYPE_NOTIFY);
@@ -967,12 +977,14 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 			b->h.mach_time = ev->ts_ns > off ? ev->ts_ns - off : b->h.mach_time;
 			deliver_notify(e);
 		}
-		/* a muted process is unmuted when it exits */
+		/* a muted process is unmuted when it exits (that execution: pid and pidversion) */
 		for (size_t i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &e->clients[i];
 			for (size_t k = 0; c->used && k < c->nmprocs;)
-				if (c->mprocs[k].pid == (pid_t)ev->pid) c->mprocs[k] = c->mprocs[--c->nmprocs];
-				else k++;
+				if (c->mprocs[k].pid == (pid_t)ev->pid && c->mprocs[k].pidversion == gone_pv)
+					c->mprocs[k] = c->mprocs[--c->nmprocs];
+				else
+					k++;
 		}
 		return 0;
 	}
@@ -1034,7 +1046,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 		struct exec_args *a = &exec_args_tab[ev->pid % EXEC_ARGS_SLOTS];
 		a->pid = (pid_t)ev->pid;
 		a->len = ev->exec.args_len < sizeof a->args ? ev->exec.args_len : sizeof a->args;
-		a->argc = ev->exec.nargs;
+		a->argc = ev->exec.nargs; /* the arguments kept (ev->exec.argc may be more) */
 		memcpy(a->args, ev->exec.args, a->len);
 		return 0;
 	}
@@ -1187,16 +1199,37 @@ struct setattr_note {
 };
 static struct setattr_note setattr_tab[SETATTR_SLOTS];
 
+/* FAN_ATTRIB events read before their syscall's record, by pid. */
+struct attr_wait {
+	pid_t pid;
+	char path[PATH_MAX];
+};
+static struct attr_wait attr_waits[SETATTR_SLOTS];
+
+static void notify_one(struct es_engine *e, const struct fan_notify_event *ev, uint32_t type);
+
 #ifdef PROC_EV_SETATTR_AVAILABLE
 static void setattr_note(struct es_engine *e, const struct proc_ev *ev)
 {
-	(void)e;
 	struct setattr_note *n = &setattr_tab[ev->pid % SETATTR_SLOTS];
 	n->pid = (pid_t)ev->pid;
 	n->call = ev->setattr.call;
 	n->mode = ev->setattr.mode;
 	n->uid = ev->setattr.uid;
 	n->gid = ev->setattr.gid;
+	struct attr_wait *w = &attr_waits[ev->pid % SETATTR_SLOTS];
+	if (w->pid == (pid_t)ev->pid) { /* its FAN_ATTRIB came first: complete it now */
+		struct fan_notify_event fe = { .mask = FAN_ATTRIB, .pid = w->pid, .path = w->path };
+		w->pid = 0;
+		n->pid = 0;
+		/* we may be inside another event's build (drain_proc mid-message): build this
+		 * one in the spare builder */
+		struct builder *cur = e->b;
+		e->b = e->b_spare;
+		notify_one(e, &fe, ev->setattr.call == PROC_CALL_CHMOD ? ES_EVENT_TYPE_NOTIFY_SETMODE
+								       : ES_EVENT_TYPE_NOTIFY_SETOWNER);
+		e->b = cur;
+	}
 }
 #endif
 
@@ -1285,11 +1318,16 @@ static void on_notify(struct fan *f, const struct fan_notify_event *ev, void *da
 	if (m & FAN_OPEN) notify_one(e, ev, ES_EVENT_TYPE_NOTIFY_OPEN);
 	if (m & FAN_MODIFY) notify_one(e, ev, ES_EVENT_TYPE_NOTIFY_WRITE);
 	if (m & FAN_ATTRIB) {
-		drain_proc(e); /* the chmod/chown record, if any, is in the ring by now */
+		drain_proc(e); /* the chmod/chown record is written at syscall exit: maybe there */
 		struct setattr_note *n = &setattr_tab[ev->pid % SETATTR_SLOTS];
 		if (n->pid == ev->pid) {
-			notify_one(e, ev, n->call == 1 ? ES_EVENT_TYPE_NOTIFY_SETMODE : ES_EVENT_TYPE_NOTIFY_SETOWNER);
+			notify_one(e, ev, n->call == PROC_CALL_CHMOD ? ES_EVENT_TYPE_NOTIFY_SETMODE : ES_EVENT_TYPE_NOTIFY_SETOWNER);
 			n->pid = 0;
+		} else if (ev->path && (anyone(e, ES_EVENT_TYPE_NOTIFY_SETMODE) || anyone(e, ES_EVENT_TYPE_NOTIFY_SETOWNER))) {
+			/* not yet: the record completes it when it comes (setattr_note) */
+			struct attr_wait *w = &attr_waits[ev->pid % SETATTR_SLOTS];
+			w->pid = ev->pid;
+			snprintf(w->path, sizeof w->path, "%s", ev->path);
 		}
 	}
 	if (m & (FAN_CLOSE_WRITE | FAN_CLOSE_NOWRITE)) notify_one(e, ev, ES_EVENT_TYPE_NOTIFY_CLOSE);
@@ -1811,7 +1849,8 @@ int es_engine_start(const struct es_engine_config *cfg, struct es_engine **ret, 
 	struct es_engine *e = calloc(1, sizeof *e);
 	if (!e) return -ENOMEM;
 	e->b = malloc(sizeof *e->b);
-	if (!e->b || proctab_new(8192, &e->pt) < 0) {
+	e->b_spare = malloc(sizeof *e->b_spare);
+	if (!e->b || !e->b_spare || proctab_new(8192, &e->pt) < 0) {
 		snprintf(why, whylen, "out of memory");
 		goto fail_nomem;
 	}
@@ -1869,6 +1908,7 @@ fail:;
 	if (e->cmd[1] >= 0) close(e->cmd[1]);
 	proctab_free(e->pt);
 	free(e->b);
+	free(e->b_spare);
 	json_decref(e->status);
 	pthread_cond_destroy(&e->status_cond);
 	pthread_mutex_destroy(&e->lock);
@@ -1877,6 +1917,7 @@ fail:;
 fail_nomem:
 	proctab_free(e->pt);
 	free(e->b);
+	free(e->b_spare);
 	free(e);
 	return -ENOMEM;
 }
@@ -1896,6 +1937,7 @@ void es_engine_stop(struct es_engine *e)
 	close(e->cmd[1]);
 	proctab_free(e->pt);
 	free(e->b);
+	free(e->b_spare);
 	free(e->sup);
 	json_decref(e->status);
 	pthread_cond_destroy(&e->status_cond);
@@ -1936,12 +1978,13 @@ static void publish_status(struct es_engine *e)
 		size_t nsubs = 0;
 		for (uint32_t t = 0; t < N_TYPES; t++) nsubs += (size_t)esw_bit(c->subs, t);
 		json_array_append_new(clients,
-			json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I}", "id", (json_int_t)c->id,
+			json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}", "id", (json_int_t)c->id,
 				  "pid", (int)c->pid, "subscriptions", (json_int_t)nsubs, "delivered",
 				  (json_int_t)c->delivered, "dropped", (json_int_t)c->dropped, "auth_sent",
 				  (json_int_t)c->auth_sent, "verdicts", (json_int_t)c->verdicts, "deadline_misses",
 				  (json_int_t)c->misses, "miss_mode", miss_mode_name(c->miss_mode), "queued_bytes",
-				  (json_int_t)c->q_bytes, "muted_paths", (json_int_t)c->nmpaths));
+				  (json_int_t)c->q_bytes, "muted_paths", (json_int_t)c->nmpaths, "muted_processes",
+				  (json_int_t)c->nmprocs));
 	}
 	json_t *watch = json_array();
 	for (size_t i = 0; i < e->cfg.nwatch; i++) json_array_append_new(watch, json_string(e->cfg.watch[i]));

@@ -698,8 +698,15 @@ static int pt_get(struct proctab *t, pid_t pid, bool verify, struct pt_entry **r
 		 * exited process has nothing left to read: it keeps the event's image) */
 		const struct proctab_proc *np;
 		uint32_t pv = e->p.pidversion;
+		char link[32], now[PATH_MAX];
 		e->refresh = false;
-		if (proctab_exec(t, pid, e->p.exe, e->p.args, e->p.args_len, e->p.argc, &np) == 0) {
+		/* If the process has exec'd again since, /proc describes a later image than the
+		 * events still to come for this one: keep what the exec event said. */
+		snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+		ssize_t n = readlink(link, now, sizeof now - 1);
+		now[n > 0 ? n : 0] = 0;
+		if (n > 0 && strcmp(now, e->p.exe) == 0 &&
+		    proctab_exec(t, pid, e->p.exe, e->p.args, e->p.args_len, e->p.argc, &np) == 0) {
 			((struct proctab_proc *)np)->pidversion = pv;
 			*ret = (struct pt_entry *)(uintptr_t)np;
 			t->st.hits++;
