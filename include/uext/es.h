@@ -179,7 +179,10 @@ es_return_t es_subscriptions(es_client_t *_Nonnull client, size_t *_Nonnull coun
  * but still the NOTIFY. cache is ignored for events that do not support caching.
  * LINUX: the AUTH events are AUTH_EXEC and AUTH_OPEN only (es_types.h). A denied operation
  * fails with EPERM. An answer after the deadline returns ES_RESPOND_RESULT_NOT_FOUND: uextd
- * has already answered. */
+ * has already answered. The cache is the kernel's: an allow with cache true from every
+ * client that got the message becomes an ignore mark on the file, so its key is the file
+ * alone (Apple: process executable + file): the file is then allowed for every process
+ * until it is modified, es_clear_cache() is called, or a new client connects. */
 es_respond_result_t es_respond_auth_result(es_client_t *_Nonnull client, const es_message_t *_Nonnull message,
 					   es_auth_result_t result, bool cache);
 
@@ -204,7 +207,9 @@ es_clear_cache_result_t es_clear_cache(es_client_t *_Nonnull client);
  * is idempotent set subtraction of (type, path, event) tuples; an event with several target
  * paths is muted only if all are muted (selected if any is, when inverted).
  * LINUX: paths are compared as uext reports them (es_file_t: host mount namespace, symlinks
- * resolved, as Apple's F_GETPATH paths). Target paths: EXEC the executable, OPEN/CLOSE/
+ * resolved, as Apple's F_GETPATH paths). An event with no target path (fork, exit, set*id,
+ * mount...) is not muted by target paths, except under inverted target-path muting, where it
+ * is muted (no target selected it). Target paths: EXEC the executable, OPEN/CLOSE/
  * WRITE/TRUNCATE/SETMODE/SETOWNER/UTIMES/SETEXTATTR/DELETEEXTATTR/SETACL the file,
  * CREATE/UIPC_BIND the new path, UNLINK the file, RENAME/LINK both paths, MMAP the source,
  * CHDIR/CHROOT/READDIR the directory, UIPC_CONNECT the socket file, SIGNAL/TRACE/

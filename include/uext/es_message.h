@@ -187,15 +187,15 @@ typedef struct uext_es_attrlist {
 /* Execute a new process. msg->process is the caller before the exec, target the same pid
  * after it (new pidversion). Cache key: (process executable, target executable).
  * LINUX: AUTH_EXEC comes from FAN_OPEN_EXEC_PERM when execve(2) opens the binary, so the
- * exec has not happened yet: target describes the process as it will be (new pidversion,
- * uids/gids after set-id bits, executable = the file being executed). A denied AUTH_EXEC
- * makes execve fail with EPERM. For a "#!" script run directly, script is the script and
- * target->executable the interpreter, as on macOS (one AUTH_EXEC per execve; the
- * interpreter's own open is answered by uextd). argv and envp are captured at execve
- * entry, capped (the cap is not API); es_exec_arg_count() is 0 when they could not be.
- * dyld_exec_path is the path argument given to execve. image_cputype is the ELF e_machine
- * (EM_X86_64, EM_AARCH64... from <elf.h>), not a Mach-O CPU_TYPE_*; image_cpusubtype is 0.
- * es_exec_fd lists descriptors still open after the exec (O_CLOEXEC ones are gone). */
+ * exec has not happened yet: target is the calling process with executable = the file being
+ * executed (hashed through the event's descriptor) and pidversion 0 (the new pidversion is
+ * given when the exec completes, in NOTIFY_EXEC). A denied AUTH_EXEC makes execve fail with
+ * EPERM. A "#!" script and its interpreter each raise an AUTH_EXEC; script is NULL. argv is
+ * captured at execve entry (eBPF; capped, and empty when the caller's pages could not be read
+ * then), NOTIFY_EXEC's from the new image; es_exec_arg_count() is 0 when they could not be.
+ * The environment and descriptors are not captured yet (es_exec_env_count() and
+ * es_exec_fd_count() are 0), nor last_fd and image_cputype (0); dyld_exec_path is the path
+ * given to execve (NOTIFY_EXEC). cwd is read when the event is handled. */
 typedef struct {
 	es_process_t *_Nonnull target;
 	es_string_token_t dyld_exec_path; /* message version >= 7 */
@@ -213,14 +213,14 @@ typedef struct {
 
 /* Open a file. fflag holds FREAD/FWRITE (not O_RDONLY...) plus the other open flags.
  * Cache key: (process executable, file).
- * LINUX: AUTH_OPEN comes from FAN_OPEN_PERM, which does not carry the opener's flags; uext
- * joins them from the openat(2) tracepoint. The bits other than FREAD/FWRITE are Linux's
- * O_* values. When the join fails, fflag is FREAD|FWRITE (the safe guess: a read-only
- * grant then denies) and uext_fflag_unknown is true. Linux can only allow or deny the
- * whole open: es_respond_flags_result allows it when every bit of fflag is in
- * authorized_flags (as macOS decides), and a denied open fails with EPERM. Files on
- * filesystems fanotify cannot mark (procfs, sysfs, some FUSE and network filesystems)
- * produce no AUTH_OPEN. */
+ * LINUX: AUTH_OPEN comes from FAN_OPEN_PERM, NOTIFY_OPEN from FAN_OPEN; fanotify does not
+ * carry the opener's flags and uext does not join them from openat(2) yet, so AUTH_OPEN has
+ * fflag = FREAD|FWRITE (the safe guess: a read-only grant then denies) and NOTIFY_OPEN
+ * FREAD, both with uext_fflag_unknown true. Linux can only allow or deny the whole open:
+ * es_respond_flags_result allows it when every bit of fflag is in authorized_flags (as
+ * macOS decides), and a denied open fails with EPERM. The cache key is the file alone (see
+ * es_respond_auth_result in es.h). Files on filesystems fanotify cannot mark (procfs, sysfs,
+ * some FUSE and network filesystems), or that uextd does not watch, produce no AUTH_OPEN. */
 typedef struct {
 	int32_t fflag;
 	es_file_t *_Nonnull file;

@@ -192,9 +192,11 @@ typedef enum {
  * LINUX: what uext delivers, by mark:
  *   [A]  AUTH: the kernel holds the operation until a verdict (fanotify permission events).
  *   [N]  NOTIFY: delivered after the fact (eBPF tracepoints, proc connector, fanotify).
+ *   [n]  NOTIFY uext plans (the Linux mechanism is named) but does not produce yet:
+ *        es_subscribe() refuses it today.
  *   [-]  never produced on Linux; the value stays so the numbers match Apple's.
- * The marks are uext's target coverage; a host whose kernel lacks a mechanism (no eBPF,
- * no FAN_RENAME...) produces fewer, and `uextctl status` says which. es_subscribe() fails
+ * A host whose kernel lacks a mechanism (no eBPF: no SIGNAL, TRACE, MOUNT, SETMODE...;
+ * no watched filesystem: no file events) produces fewer, and `uextctl status` says which. es_subscribe() fails
  * for a type it cannot produce on this host (see es.h) rather than staying silent.
  * Values 148-156 are Apple's undocumented RESERVED_n events; 149-161 are positions inferred
  * from the macOS 26.4-27 SDK diffs.
@@ -217,18 +219,18 @@ typedef enum {
 	ES_EVENT_TYPE_NOTIFY_CREATE = 13,			/* [N] */
 	ES_EVENT_TYPE_NOTIFY_EXCHANGEDATA = 14,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_EXIT = 15,				/* [N] */
-	ES_EVENT_TYPE_NOTIFY_GET_TASK = 16,			/* [N] pidfd_getfd, process_vm_writev */
+	ES_EVENT_TYPE_NOTIFY_GET_TASK = 16,			/* [n] pidfd_getfd, process_vm_writev */
 	ES_EVENT_TYPE_NOTIFY_KEXTLOAD = 17,			/* [N] kernel module load */
-	ES_EVENT_TYPE_NOTIFY_KEXTUNLOAD = 18,			/* [N] kernel module unload */
-	ES_EVENT_TYPE_NOTIFY_LINK = 19,				/* [N] */
-	ES_EVENT_TYPE_NOTIFY_MMAP = 20,				/* [N] */
-	ES_EVENT_TYPE_NOTIFY_MPROTECT = 21,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_KEXTUNLOAD = 18,			/* [n] kernel module unload */
+	ES_EVENT_TYPE_NOTIFY_LINK = 19,				/* [n] */
+	ES_EVENT_TYPE_NOTIFY_MMAP = 20,				/* [n] */
+	ES_EVENT_TYPE_NOTIFY_MPROTECT = 21,			/* [n] */
 	ES_EVENT_TYPE_NOTIFY_MOUNT = 22,			/* [N] */
 	ES_EVENT_TYPE_NOTIFY_UNMOUNT = 23,			/* [N] */
 	ES_EVENT_TYPE_NOTIFY_IOKIT_OPEN = 24,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_RENAME = 25,			/* [N] */
 	ES_EVENT_TYPE_NOTIFY_SETATTRLIST = 26,			/* [-] */
-	ES_EVENT_TYPE_NOTIFY_SETEXTATTR = 27,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_SETEXTATTR = 27,			/* [n] */
 	ES_EVENT_TYPE_NOTIFY_SETFLAGS = 28,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_SETMODE = 29,			/* [N] */
 	ES_EVENT_TYPE_NOTIFY_SETOWNER = 30,			/* [N] */
@@ -242,7 +244,7 @@ typedef enum {
 	ES_EVENT_TYPE_AUTH_READLINK = 38,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_READLINK = 39,			/* [-] */
 	ES_EVENT_TYPE_AUTH_TRUNCATE = 40,			/* [-] */
-	ES_EVENT_TYPE_NOTIFY_TRUNCATE = 41,			/* [N] truncate(2)/ftruncate(2) only */
+	ES_EVENT_TYPE_NOTIFY_TRUNCATE = 41,			/* [n] truncate(2)/ftruncate(2) only */
 	ES_EVENT_TYPE_AUTH_LINK = 42,				/* [-] */
 	ES_EVENT_TYPE_NOTIFY_LOOKUP = 43,			/* [-] */
 	ES_EVENT_TYPE_AUTH_CREATE = 44,				/* [-] */
@@ -253,15 +255,15 @@ typedef enum {
 	ES_EVENT_TYPE_AUTH_SETOWNER = 49,			/* [-] */
 	/* macOS 10.15.1 */
 	ES_EVENT_TYPE_AUTH_CHDIR = 50,				/* [-] */
-	ES_EVENT_TYPE_NOTIFY_CHDIR = 51,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_CHDIR = 51,			/* [n] */
 	ES_EVENT_TYPE_AUTH_GETATTRLIST = 52,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_GETATTRLIST = 53,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_STAT = 54,				/* [-] */
 	ES_EVENT_TYPE_NOTIFY_ACCESS = 55,			/* [-] */
 	ES_EVENT_TYPE_AUTH_CHROOT = 56,				/* [-] */
-	ES_EVENT_TYPE_NOTIFY_CHROOT = 57,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_CHROOT = 57,			/* [n] */
 	ES_EVENT_TYPE_AUTH_UTIMES = 58,				/* [-] */
-	ES_EVENT_TYPE_NOTIFY_UTIMES = 59,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_UTIMES = 59,			/* [n] */
 	ES_EVENT_TYPE_AUTH_CLONE = 60,				/* [-] */
 	ES_EVENT_TYPE_NOTIFY_CLONE = 61,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_FCNTL = 62,			/* [-] */
@@ -270,21 +272,21 @@ typedef enum {
 	ES_EVENT_TYPE_AUTH_LISTEXTATTR = 65,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_LISTEXTATTR = 66,			/* [-] */
 	ES_EVENT_TYPE_AUTH_READDIR = 67,			/* [-] */
-	ES_EVENT_TYPE_NOTIFY_READDIR = 68,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_READDIR = 68,			/* [n] */
 	ES_EVENT_TYPE_AUTH_DELETEEXTATTR = 69,			/* [-] */
-	ES_EVENT_TYPE_NOTIFY_DELETEEXTATTR = 70,		/* [N] */
+	ES_EVENT_TYPE_NOTIFY_DELETEEXTATTR = 70,		/* [n] */
 	ES_EVENT_TYPE_AUTH_FSGETPATH = 71,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_FSGETPATH = 72,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_DUP = 73,				/* [-] */
 	ES_EVENT_TYPE_AUTH_SETTIME = 74,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_SETTIME = 75,			/* [-] */
-	ES_EVENT_TYPE_NOTIFY_UIPC_BIND = 76,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_UIPC_BIND = 76,			/* [n] */
 	ES_EVENT_TYPE_AUTH_UIPC_BIND = 77,			/* [-] */
-	ES_EVENT_TYPE_NOTIFY_UIPC_CONNECT = 78,			/* [N] */
+	ES_EVENT_TYPE_NOTIFY_UIPC_CONNECT = 78,			/* [n] */
 	ES_EVENT_TYPE_AUTH_UIPC_CONNECT = 79,			/* [-] */
 	ES_EVENT_TYPE_AUTH_EXCHANGEDATA = 80,			/* [-] */
 	ES_EVENT_TYPE_AUTH_SETACL = 81,				/* [-] */
-	ES_EVENT_TYPE_NOTIFY_SETACL = 82,			/* [N] POSIX ACL xattrs */
+	ES_EVENT_TYPE_NOTIFY_SETACL = 82,			/* [n] POSIX ACL xattrs */
 	/* macOS 10.15.4 */
 	ES_EVENT_TYPE_NOTIFY_PTY_GRANT = 83,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_PTY_CLOSE = 84,			/* [-] */
@@ -301,12 +303,12 @@ typedef enum {
 	ES_EVENT_TYPE_NOTIFY_CS_INVALIDATED = 94,		/* [-] */
 	ES_EVENT_TYPE_NOTIFY_GET_TASK_NAME = 95,		/* [-] */
 	ES_EVENT_TYPE_NOTIFY_TRACE = 96,			/* [N] ptrace attach/seize/traceme */
-	ES_EVENT_TYPE_NOTIFY_REMOTE_THREAD_CREATE = 97,		/* [N] ptrace register writes */
+	ES_EVENT_TYPE_NOTIFY_REMOTE_THREAD_CREATE = 97,		/* [n] ptrace register writes */
 	ES_EVENT_TYPE_AUTH_REMOUNT = 98,			/* [-] */
 	ES_EVENT_TYPE_NOTIFY_REMOUNT = 99,			/* [N] */
 	/* macOS 11.3 */
 	ES_EVENT_TYPE_AUTH_GET_TASK_READ = 100,			/* [-] */
-	ES_EVENT_TYPE_NOTIFY_GET_TASK_READ = 101,		/* [N] process_vm_readv */
+	ES_EVENT_TYPE_NOTIFY_GET_TASK_READ = 101,		/* [n] process_vm_readv */
 	ES_EVENT_TYPE_NOTIFY_GET_TASK_INSPECT = 102,		/* [-] */
 	/* macOS 12.0 */
 	ES_EVENT_TYPE_NOTIFY_SETUID = 103,			/* [N] */

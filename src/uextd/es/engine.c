@@ -38,7 +38,7 @@
 #define N_TYPES ES_EVENT_TYPE_LAST
 
 /* epoll tags */
-enum { K_LISTEN = 1, K_PERM, K_NOTIFY, K_PROC, K_TIMER, K_CMD, K_EV, K_REQ };
+enum { K_LISTEN = 1, K_PERM, K_NOTIFY, K_PROC, K_TIMER, K_CMD, K_EV, K_REQ, K_LOAD };
 #define TAG(kind, idx) (((uint64_t)(kind) << 32) | (uint32_t)(idx))
 
 struct mute_proc {
@@ -112,6 +112,15 @@ struct es_engine {
 	struct procsrc *ps;
 	uint32_t ps_events;
 	char ps_why[256];
+	/* loading an eBPF source takes 0.1 s to seconds: it runs on a worker thread, and the
+	 * subscribe requests that wait for it are answered when it is done */
+	struct ps_load *loading;
+	int load_pipe[2];
+	struct deferred {
+		uint32_t client, client_id, seq, op;
+		uint64_t old_subs[ESW_EV_WORDS];
+	} defer[MAX_CLIENTS];
+	size_t ndefer;
 	struct proctab *pt;
 	struct client clients[MAX_CLIENTS];
 	uint32_t next_client_id;
@@ -787,6 +796,93 @@ static void close_sources(struct es_engine *e)
 	e->ps_events = 0;
 }
 
+struct ps_load {
+	pthread_t thread;
+	enum procsrc_kind kind;
+	struct procsrc_opts o;
+	struct procsrc *ps;
+	int err;
+	char why[256];
+	int done_fd;
+};
+
+static void *load_main(void *arg)
+{
+	struct ps_load *l = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	l->err = procsrc_new(l->kind, &l->o, &l->ps, l->why, sizeof l->why);
+	char x = 1;
+	if (write(l->done_fd, &x, 1) < 0) { /* the loop polls nothing else: cannot happen */ }
+	return NULL;
+}
+
+static int start_load(struct es_engine *e, uint32_t events)
+{
+	struct ps_load *l = calloc(1, sizeof *l);
+	if (!l) return -ENOMEM;
+	l->kind = (enum procsrc_kind)e->cfg.proc_kind;
+	l->o.events = events;
+	l->done_fd = e->load_pipe[1];
+	if (pthread_create(&l->thread, NULL, load_main, l) != 0) {
+		free(l);
+		return -EAGAIN;
+	}
+	e->loading = l;
+	return 0;
+}
+
+static int update_sources(struct es_engine *e, char *why, size_t whylen);
+static int proc_covers(struct es_engine *e, const struct client *c, char *why, size_t whylen);
+static void reply(struct client *c, const struct esw_req *q, int32_t result, uint32_t arg0, const void *payload,
+		  size_t len);
+
+/* The worker is done: take the source, then answer the subscriptions that waited for it. */
+static void on_load_done(struct es_engine *e)
+{
+	char x[16];
+	while (read(e->load_pipe[0], x, sizeof x) > 0) {}
+	struct ps_load *l = e->loading;
+	if (!l) return;
+	pthread_join(l->thread, NULL);
+	e->loading = NULL;
+	bool anyone_left = false;
+	for (size_t i = 0; i < MAX_CLIENTS; i++) anyone_left |= e->clients[i].used;
+	if (l->err == 0 && anyone_left) {
+		snprintf(e->ps_why, sizeof e->ps_why, "%s", l->why);
+		/* the old source goes after the new one is attached: nothing is missed */
+		e->ps = procsrc_free(e->ps);
+		e->ps = l->ps;
+		e->ps_events = procsrc_events(l->ps);
+		ep_add(e, procsrc_fd(l->ps), TAG(K_PROC, 0), EPOLLIN);
+	} else if (l->err == 0) {
+		procsrc_free(l->ps);
+	}
+	char why[256];
+	snprintf(why, sizeof why, "process events: %s", l->why);
+	int err = l->err;
+	free(l);
+	/* Subscriptions added while it loaded may need more: load again, keep them waiting. */
+	char w2[256] = "";
+	if (err == 0 && update_sources(e, w2, sizeof w2) == -EINPROGRESS) return;
+	size_t n = e->ndefer;
+	e->ndefer = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct deferred *d = &e->defer[i];
+		struct client *c = &e->clients[d->client];
+		if (!c->used || c->id != d->client_id) continue;
+		int r = err < 0 ? err : proc_covers(e, c, why, sizeof why);
+		if (r < 0) {
+			memcpy(c->subs, d->old_subs, sizeof c->subs);
+			fprintf(stderr, "uextd: es: subscribe: %s\n", why);
+		}
+		struct esw_req q = { .op = d->op, .seq = d->seq };
+		reply(c, &q, r, 0, NULL, 0);
+	}
+	update_sources(e, w2, sizeof w2);
+}
+
 /* Bring the kernel sources in line with the union of the subscriptions: marks only grow
  * while clients stay (fanotify has no partial unmark of a filesystem mark here); the
  * last client gone closes everything, so an idle uextd costs the kernel nothing. */
@@ -827,31 +923,26 @@ static int update_sources(struct es_engine *e, char *why, size_t whylen)
 		e->notify_mask |= notify;
 	}
 	uint32_t need = proc_needs(s);
-	if ((need & ~e->ps_events) != 0) {
-		struct procsrc_opts o = { .events = need | e->ps_events };
-		struct procsrc *ps;
-		char w[256] = "";
-		int r = procsrc_new((enum procsrc_kind)e->cfg.proc_kind, &o, &ps, w, sizeof w);
+	if ((need & ~e->ps_events) != 0 && !e->loading) {
+		int r = start_load(e, need | e->ps_events);
 		if (r < 0) {
-			snprintf(why, whylen, "process events: %s", w);
+			snprintf(why, whylen, "process events: %s", strerror(-r));
 			return r;
 		}
-		snprintf(e->ps_why, sizeof e->ps_why, "%s", w);
-		/* The old source goes after the new one is attached: nothing is missed. */
-		e->ps = procsrc_free(e->ps);
-		e->ps = ps;
-		e->ps_events = procsrc_events(ps);
-		ep_add(e, procsrc_fd(ps), TAG(K_PROC, 0), EPOLLIN);
 	}
-	/* A subscription this source cannot feed is refused rather than left silent (the
-	 * proc connector has no signals, mounts, chmod...; argv at AUTH_EXEC is a bonus). */
-	uint32_t missing = need & ~e->ps_events & ~PROC_EV_BIT(PROC_EV_EXEC_ARGS);
-	if (missing) {
-		snprintf(why, whylen, "the process-event source (%s) cannot report: %s%s", procsrc_name(e->ps),
-			 proc_ev_type_name(__builtin_ctz(missing)), missing & (missing - 1) ? ", ..." : "");
-		return -EOPNOTSUPP;
-	}
-	return 0;
+	return e->loading ? -EINPROGRESS : 0;
+}
+
+/* Whether c's subscriptions are all fed by the process source now; why says what not. */
+static int proc_covers(struct es_engine *e, const struct client *c, char *why, size_t whylen)
+{
+	/* A subscription the source cannot feed is refused rather than left silent (the proc
+	 * connector has no signals, mounts, chmod...; argv at AUTH_EXEC is a bonus). */
+	uint32_t missing = proc_needs(c->subs) & ~e->ps_events & ~PROC_EV_BIT(PROC_EV_EXEC_ARGS);
+	if (!missing) return 0;
+	snprintf(why, whylen, "the process-event source (%s) cannot report: %s%s", e->ps ? procsrc_name(e->ps) : "none",
+		 proc_ev_type_name((uint32_t)__builtin_ctz(missing)), missing & (missing - 1) ? ", ..." : "");
+	return -EOPNOTSUPP;
 }
 
 /* ==================================================================================
@@ -1529,6 +1620,16 @@ static int do_request(struct es_engine *e, struct client *c, const struct esw_re
 		memcpy(old, c->subs, sizeof old);
 		for (uint32_t i = 0; i < q->nevents; i++) esw_bit_set(c->subs, q->events[i]);
 		int r = update_sources(e, why, sizeof why);
+		if (r == -EINPROGRESS && e->ndefer < MAX_CLIENTS) {
+			struct deferred *d = &e->defer[e->ndefer++];
+			d->client = (uint32_t)(c - e->clients);
+			d->client_id = c->id;
+			d->seq = q->seq;
+			d->op = q->op;
+			memcpy(d->old_subs, old, sizeof old);
+			return r; /* answered by on_load_done */
+		}
+		if (r == 0) r = proc_covers(e, c, why, sizeof why);
 		if (r < 0) {
 			memcpy(c->subs, old, sizeof old);
 			fprintf(stderr, "uextd: es: subscribe: %s\n", why);
@@ -1538,10 +1639,12 @@ static int do_request(struct es_engine *e, struct client *c, const struct esw_re
 	case ESW_UNSUBSCRIBE:
 		for (uint32_t i = 0; i < q->nevents; i++)
 			if (q->events[i] < N_TYPES) esw_bit_clear(c->subs, q->events[i]);
-		return update_sources(e, why, sizeof why);
+		update_sources(e, why, sizeof why); /* fewer events: nothing to wait for */
+		return 0;
 	case ESW_UNSUBSCRIBE_ALL:
 		memset(c->subs, 0, sizeof c->subs);
-		return update_sources(e, why, sizeof why);
+		update_sources(e, why, sizeof why);
+		return 0;
 	case ESW_SUBSCRIPTIONS: {
 		size_t n = 0;
 		for (uint32_t t = 0; t < N_TYPES; t++)
@@ -1733,7 +1836,7 @@ static void on_req_readable(struct es_engine *e, struct client *c)
 		uint32_t arg0 = 0;
 		size_t plen = 0;
 		int r = do_request(e, c, q, path, &arg0, payload, &plen);
-		if (c->used) reply(c, q, r, arg0, payload, plen);
+		if (c->used && r != -EINPROGRESS) reply(c, q, r, arg0, payload, plen);
 	}
 }
 
@@ -1819,6 +1922,7 @@ static void *engine_main(void *arg)
 				}
 				break;
 			case K_PROC: drain_proc(e); break;
+			case K_LOAD: on_load_done(e); break;
 			case K_EV:
 				if (idx < MAX_CLIENTS && e->clients[idx].used) {
 					if (evs[i].events & EPOLLOUT) flush_queue(e, &e->clients[idx]);
@@ -1869,7 +1973,9 @@ int es_engine_start(const struct es_engine_config *cfg, struct es_engine **ret, 
 	fan_probe(&e->fs);
 	e->ep = epoll_create1(EPOLL_CLOEXEC);
 	e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (e->ep < 0 || e->tfd < 0 || pipe2(e->cmd, O_CLOEXEC | O_NONBLOCK) < 0) {
+	e->load_pipe[0] = e->load_pipe[1] = -1;
+	if (e->ep < 0 || e->tfd < 0 || pipe2(e->cmd, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    pipe2(e->load_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		snprintf(why, whylen, "epoll/timerfd/pipe: %s", strerror(errno));
 		goto fail;
 	}
@@ -1892,6 +1998,7 @@ int es_engine_start(const struct es_engine_config *cfg, struct es_engine **ret, 
 	ep_add(e, e->lfd, TAG(K_LISTEN, 0), EPOLLIN);
 	ep_add(e, e->tfd, TAG(K_TIMER, 0), EPOLLIN);
 	ep_add(e, e->cmd[0], TAG(K_CMD, 0), EPOLLIN);
+	ep_add(e, e->load_pipe[0], TAG(K_LOAD, 0), EPOLLIN);
 	publish_status(e);
 	if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
 		snprintf(why, whylen, "thread: %s", strerror(errno));
@@ -1906,6 +2013,8 @@ fail:;
 	if (e->ep >= 0) close(e->ep);
 	if (e->cmd[0] >= 0) close(e->cmd[0]);
 	if (e->cmd[1] >= 0) close(e->cmd[1]);
+	if (e->load_pipe[0] >= 0) close(e->load_pipe[0]);
+	if (e->load_pipe[1] >= 0) close(e->load_pipe[1]);
 	proctab_free(e->pt);
 	free(e->b);
 	free(e->b_spare);
@@ -1927,6 +2036,12 @@ void es_engine_stop(struct es_engine *e)
 	if (!e) return;
 	atomic_store(&e->stop, true);
 	pthread_join(e->thread, NULL);
+	if (e->loading) { /* let the worker finish; its source is not wanted any more */
+		pthread_join(e->loading->thread, NULL);
+		procsrc_free(e->loading->ps);
+		free(e->loading);
+		e->loading = NULL;
+	}
 	for (size_t k = 0; k < MAX_CLIENTS; k++) client_close(e, &e->clients[k]);
 	close_sources(e);
 	close(e->lfd);
@@ -1935,6 +2050,8 @@ void es_engine_stop(struct es_engine *e)
 	close(e->ep);
 	close(e->cmd[0]);
 	close(e->cmd[1]);
+	close(e->load_pipe[0]);
+	close(e->load_pipe[1]);
 	proctab_free(e->pt);
 	free(e->b);
 	free(e->b_spare);
