@@ -76,12 +76,12 @@ stop_probe i
 ok "target-path and executable-path muting, and inverted target muting"
 
 # Process muting by audit token: the probe mutes the process of the first message it sees
-# from a copy of bash (the open of its own binary at exec, or its first read); that
-# process's later opens are not delivered, other processes' are.
+# attributed to a copy of bash (which keeps reading seen/b until told to go on); that
+# execution's later opens are not delivered, other processes' are.
 cp /bin/bash "$MNT/mybash"
 echo b2 >"$MNT/seen/b2"
 start_probe p --mute-proc-of "$MNT/mybash" open
-"$MNT/mybash" -c 'read -r x <"$1"; while [ ! -e "$3" ]; do sleep 0.02; done; read -r x <"$2"' _ \
+"$MNT/mybash" -c 'while [ ! -e "$3" ]; do read -r x <"$1"; sleep 0.02; done; read -r x <"$2"' _ \
 	"$MNT/seen/b" "$MNT/seen/b2" "$ROOT/go" &
 mb=$!
 wait_until 10 grep -q "{\"muted\":$mb}" "$ROOT/p.out" || fail "the probe did not mute pid $mb"

@@ -44,6 +44,7 @@ enum { K_LISTEN = 1, K_PERM, K_NOTIFY, K_PROC, K_TIMER, K_CMD, K_EV, K_REQ, K_LO
 struct mute_proc {
 	pid_t pid;
 	uint32_t pidversion;
+	uint64_t exited_ns; /* when its exit was seen; dropped 2 s later */
 	audit_token_t token;
 	uint64_t events[ESW_EV_WORDS];
 };
@@ -1015,6 +1016,17 @@ struct exec_args {
 };
 static struct exec_args exec_args_tab[EXEC_ARGS_SLOTS];
 
+/* The record's own ids (as of the event) into the table: /proc may be gone by now. */
+static void note_ids(struct es_engine *e, const struct proc_ev *ev)
+{
+	if (ev->flags & PROC_EF_NO_CREDS) return;
+	pid_t pid = (pid_t)ev->pid;
+	if (ev->uid != PROC_ID_UNKNOWN)
+		proctab_setids(e->pt, pid, PROCTAB_UIDS, ev->uid, ev->euid, PROCTAB_ID_UNSET);
+	if (ev->gid != PROC_ID_UNKNOWN)
+		proctab_setids(e->pt, pid, PROCTAB_GIDS, ev->gid, ev->egid, PROCTAB_ID_UNSET);
+}
+
 static int on_proc_ev(const struct proc_ev *ev, void *data)
 {
 	struct es_engine *e = data;
@@ -1041,9 +1053,11 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 		if (!want) { /* nobody needs the new image now: read /proc only if someone asks */
 			proctab_exec_lazy(e->pt, (pid_t)ev->pid, ev->exec.filename, args, ev->exec.args_len,
 					  ev->exec.argc);
+			note_ids(e, ev);
 			return 0;
 		}
 		proctab_exec(e->pt, (pid_t)ev->pid, ev->exec.filename, args, ev->exec.args_len, ev->exec.argc, NULL);
+		note_ids(e, ev); /* set-id bits: the record has the ids after the exec */
 		uint32_t t = b_proc(e, (pid_t)ev->pid);
 		b->h.ev[0] = t;
 		b_target_proc(b, t);
@@ -1068,14 +1082,14 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 			b->h.mach_time = ev->ts_ns > off ? ev->ts_ns - off : b->h.mach_time;
 			deliver_notify(e);
 		}
-		/* a muted process is unmuted when it exits (that execution: pid and pidversion) */
+		/* A muted process is unmuted when it exits (that execution: pid and pidversion),
+		 * a little later: its last file events may still be in fanotify's queue, read
+		 * after this record. The token never names another process meanwhile. */
 		for (size_t i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &e->clients[i];
-			for (size_t k = 0; c->used && k < c->nmprocs;)
+			for (size_t k = 0; c->used && k < c->nmprocs; k++)
 				if (c->mprocs[k].pid == (pid_t)ev->pid && c->mprocs[k].pidversion == gone_pv)
-					c->mprocs[k] = c->mprocs[--c->nmprocs];
-				else
-					k++;
+					c->mprocs[k].exited_ns = mono_ns();
 		}
 		return 0;
 	}
@@ -1083,8 +1097,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	case PROC_EV_SETGID: {
 		uint64_t a, a2;
 		uint32_t t = setid_type(ev, &a, &a2);
-		proctab_setids(e->pt, (pid_t)ev->pid, ev->type == PROC_EV_SETUID ? PROCTAB_UIDS : PROCTAB_GIDS,
-			       PROCTAB_ID_UNSET, PROCTAB_ID_UNSET, PROCTAB_ID_UNSET);
+		note_ids(e, ev);
 		if (!anyone(e, t)) return 0;
 		b_reset(b, t, ES_ACTION_TYPE_NOTIFY);
 		b_instigator(e, (pid_t)ev->pid);
@@ -1892,6 +1905,18 @@ static void on_cmd(struct es_engine *e)
 	if (status) publish_status(e);
 }
 
+static void purge_exited_mutes(struct es_engine *e, uint64_t now)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		struct client *c = &e->clients[i];
+		for (size_t k = 0; c->used && k < c->nmprocs;)
+			if (c->mprocs[k].exited_ns && now - c->mprocs[k].exited_ns > 2000000000ull)
+				c->mprocs[k] = c->mprocs[--c->nmprocs];
+			else
+				k++;
+	}
+}
+
 static void *engine_main(void *arg)
 {
 	struct es_engine *e = arg;
@@ -1941,6 +1966,7 @@ static void *engine_main(void *arg)
 			if (e->clients[k].used && e->clients[k].batch_len) flush_batch(e, &e->clients[k]);
 		uint64_t now = mono_ns();
 		if (now - last_status > 250000000ull) {
+			purge_exited_mutes(e, now);
 			publish_status(e);
 			last_status = now;
 		}

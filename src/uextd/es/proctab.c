@@ -952,12 +952,14 @@ int proctab_setids(struct proctab *t, pid_t pid, enum proctab_idkind kind, uint3
 
 	if (kind != PROCTAB_UIDS && kind != PROCTAB_GIDS)
 		return -EINVAL;
-	rc = pt_get(t, pid, false, &e);
+	/* a lazy exec entry stays lazy (its refresh reads every id from /proc anyway) */
+	e = pid > 0 ? pt_find(t, pid) : NULL;
+	rc = e ? 0 : pt_get(t, pid, false, &e);
 	if (rc < 0)
 		return rc;
 	ids = kind == PROCTAB_UIDS ? &e->p.ruid : &e->p.rgid;
 	now = kind == PROCTAB_UIDS ? uids : gids;
-	if (real == PROCTAB_ID_UNSET || eff == PROCTAB_ID_UNSET || saved == PROCTAB_ID_UNSET) {
+	if (!e->refresh && (real == PROCTAB_ID_UNSET || eff == PROCTAB_ID_UNSET || saved == PROCTAB_ID_UNSET)) {
 		dirfd = pt_open_pid(pid);
 		rc = dirfd < 0 ? dirfd : pt_read_status(t, dirfd, NULL, uids, gids);
 		if (dirfd >= 0)
