@@ -66,3 +66,6 @@ sync_probe() {
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 es_status() { ctl --json status | jq -c ".es$1"; }
+# es_is FILTER OP VALUE: a test on a status field, evaluated afresh on every call (for
+# wait_until: "$(es_status ...)" as an argument would be evaluated once, before it).
+es_is() { test "$(es_status "$1")" "$2" "$3"; }

@@ -43,7 +43,7 @@ stop_uextd
 start_uextd --es-watch "$MNT" --es-deadline 10000
 start_probe k --silent auth_open
 opens_in_background 3
-wait_until 5 test "$(es_status .auth_pending)" -ge 3 || fail "opens did not block: $(es_status .)"
+wait_until 5 es_is .auth_pending -ge 3 || fail "opens did not block: $(es_status .)"
 t0=$(now_ms)
 kill -KILL "${PROBE_PIDS[k]}"
 wait "${PROBE_PIDS[k]}" 2>/dev/null || true

@@ -10,11 +10,12 @@ start_uextd --es-watch "$MNT"
 cp /bin/true "$MNT/tool"
 mkdir "$MNT/d"
 
-clients() { es_status '.clients | length'; }
 "$ESLOGGER" --path-prefix "$MNT/d" --path-prefix "$MNT/tool" exec create write rename unlink close >"$ROOT/log.json" 2>"$ROOT/log.err" &
 lp=$!
-wait_until 10 test "$(clients)" = 1 || fail "eslogger did not connect: $(cat "$ROOT/log.err")"
-wait_until 10 test "$(es_status '.clients[0].subscriptions')" = 6 || fail "eslogger did not subscribe"
+wait_until 10 es_is '.clients | length' = 1 || fail "eslogger did not connect: $(cat "$ROOT/log.err")"
+wait_until 10 es_is '.clients[0].subscriptions' = 6 || fail "eslogger did not subscribe"
+# its subscribe returns once the process source is attached; status shows it too
+wait_until 10 es_is .sources.process.active = true || fail "no process source: $(es_status .sources)"
 echo hello >"$MNT/d/a.txt"
 mv "$MNT/d/a.txt" "$MNT/d/b.txt"
 rm "$MNT/d/b.txt"
@@ -31,7 +32,7 @@ assert_eq "$n_bad" 0 "lines without eslogger's top-level fields"
 [ -n "$(ev '.event_type==13 and .event.create.destination.existing_file.path=="'"$MNT/d/a.txt"'"')" ] || fail "no create of a.txt"
 [ -n "$(ev '.event_type==33 and .event.write.target.path=="'"$MNT/d/a.txt"'"')" ] || fail "no write of a.txt"
 [ -n "$(ev '.event_type==25 and .event.rename.source.path=="'"$MNT/d/a.txt"'" and .event.rename.destination.new_path.filename=="b.txt"')" ] || fail "no rename a.txt -> b.txt"
-[ -n "$(ev '.event_type==32 and .event.unlink.target.path=="'"$MNT/d/b.txt"'" and .process.executable.path=="/usr/bin/rm"')" ] || fail "no unlink of b.txt by rm"
+[ -n "$(ev '.event_type==32 and .event.unlink.target.path=="'"$MNT/d/b.txt"'" and .process.executable.path=="/usr/bin/rm"')" ] || fail "no unlink of b.txt by rm: $(ev '.event_type==32' | jq -c "{exe: .process.executable.path, pv: .process.audit_token.pidversion, path: .event.unlink.target.path}")"
 x=$(ev '.event_type==9 and .event.exec.target.executable.path=="'"$MNT/tool"'"')
 [ -n "$x" ] || fail "no exec of the tool"
 assert_eq "$(echo "$x" | jq -c .event.exec.args)" "[\"$MNT/tool\",\"--flag\",\"two words\"]" "exec args"
@@ -42,8 +43,8 @@ ok "eslogger JSON: every line parses, Apple's field names, create/write/rename/u
 
 "$ESLOGGER" --format text --path-prefix "$MNT/d" create unlink >"$ROOT/log.txt" 2>&1 &
 lp=$!
-wait_until 10 test "$(clients)" = 1 || fail "eslogger (text) did not connect"
-wait_until 10 test "$(es_status '.clients[0].subscriptions')" = 2 || fail "eslogger (text) did not subscribe"
+wait_until 10 es_is '.clients | length' = 1 || fail "eslogger (text) did not connect"
+wait_until 10 es_is '.clients[0].subscriptions' = 2 || fail "eslogger (text) did not subscribe"
 touch "$MNT/d/t1"
 wait_until 10 grep -q "create pid=[0-9]* ppid=[0-9]* uid=0 $MNT/d/t1" "$ROOT/log.txt" || fail "text line: $(cat "$ROOT/log.txt")"
 kill -TERM $lp

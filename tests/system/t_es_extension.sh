@@ -24,7 +24,7 @@ pid=$(json_of $ID pid)
 kill -KILL "$pid"
 again() { local p; p=$(json_of $ID pid); [ "$p" != "$pid" ] && [ "$p" != 0 ] && [ "$(json_of $ID run)" = running ]; }
 wait_until 10 again || fail "not restarted"
-wait_until 10 test "$(es_status '.clients | length')" = 1 || fail "the restarted extension is not a client: $(es_status .clients)"
+wait_until 10 es_is '.clients | length' = 1 || fail "the restarted extension is not a client: $(es_status .clients)"
 "$MNT/marker-prog" gamma
 wait_until 10 grep -q "marker-prog\",\"gamma\"" "$UEXTD_LOG" || fail "no exec line after the restart"
 ok "SIGKILLed ES extension restarted and logging again"

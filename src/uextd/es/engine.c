@@ -1184,6 +1184,9 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 {
 	struct es_engine *e = data;
 	struct builder *b = e->b;
+	/* The process's fork/exec records were written before this event was generated, but
+	 * maybe after the ring was last drained: take them first (cheap when empty). */
+	drain_proc(e);
 	if (ev->fd < 0) { /* queue overflow: the kernel allowed accesses without asking */
 		e->kernel_lost++;
 		for (size_t i = 0; i < MAX_CLIENTS; i++) e->clients[i].gseq++;
@@ -1408,6 +1411,7 @@ static void on_notify(struct fan *f, const struct fan_notify_event *ev, void *da
 {
 	(void)f;
 	struct es_engine *e = data;
+	drain_proc(e); /* as in on_perm: the records of the process's exec come first */
 	if (ev->mask & FAN_Q_OVERFLOW) {
 		/* Lost in the kernel: every client sees a gap in global_seq_num. */
 		e->kernel_lost++;
