@@ -191,8 +191,8 @@ typedef struct uext_es_attrlist {
  * executed (hashed through the event's descriptor) and pidversion 0 (the new pidversion is
  * given when the exec completes, in NOTIFY_EXEC). A denied AUTH_EXEC makes execve fail with
  * EPERM. A "#!" script and its interpreter each raise an AUTH_EXEC; script is NULL. argv is
- * captured at execve entry (eBPF; capped, and empty when the caller's pages could not be read
- * then), NOTIFY_EXEC's from the new image; es_exec_arg_count() is 0 when they could not be.
+ * captured at execve entry (only with uextd --es-exec-args: eBPF; capped, and empty when the
+ * caller's pages could not be read then), NOTIFY_EXEC's from the new image; es_exec_arg_count() is 0 when they could not be.
  * The environment and descriptors are not captured yet (es_exec_env_count() and
  * es_exec_fd_count() are 0), nor last_fd and image_cputype (0); dyld_exec_path is the path
  * given to execve (NOTIFY_EXEC). cwd is read when the event is handled. */

@@ -3,7 +3,7 @@
 # through; with two clients, one denying, the access is denied; an allow with cache=true
 # stops further AUTH messages for that file until it is modified, then they resume.
 source "$(dirname "$0")/es_lib.sh"
-start_uextd --es-watch "$MNT" --es-deadline 3000
+start_uextd --es-watch "$MNT" --es-deadline 3000 --es-exec-args
 cp /bin/true "$MNT/true"
 cp /bin/true "$MNT/blocked_bin"
 echo ok >"$MNT/plain"

@@ -712,7 +712,7 @@ static uint64_t union_subs(struct es_engine *e, uint64_t *ret)
 
 /* Which process-event types a subscription set needs (fork/exec/exit always: they keep
  * the process table true). */
-static uint32_t proc_needs(const uint64_t *s)
+static uint32_t proc_needs(const struct es_engine *e, const uint64_t *s)
 {
 	uint32_t m = PROC_EV_BIT(PROC_EV_EXEC) | PROC_EV_BIT(PROC_EV_FORK) | PROC_EV_BIT(PROC_EV_EXIT);
 	if (esw_bit(s, ES_EVENT_TYPE_NOTIFY_SETUID) || esw_bit(s, ES_EVENT_TYPE_NOTIFY_SETEUID) ||
@@ -730,7 +730,7 @@ static uint32_t proc_needs(const uint64_t *s)
 #ifdef PROC_EV_SETATTR_AVAILABLE
 	if (esw_bit(s, ES_EVENT_TYPE_NOTIFY_SETMODE) || esw_bit(s, ES_EVENT_TYPE_NOTIFY_SETOWNER))
 		m |= PROC_EV_BIT(PROC_EV_SETATTR);
-	if (esw_bit(s, ES_EVENT_TYPE_AUTH_EXEC)) m |= PROC_EV_BIT(PROC_EV_EXEC_ARGS);
+	if (esw_bit(s, ES_EVENT_TYPE_AUTH_EXEC) && e->cfg.auth_exec_args) m |= PROC_EV_BIT(PROC_EV_EXEC_ARGS);
 #endif
 	return m;
 }
@@ -923,7 +923,7 @@ static int update_sources(struct es_engine *e, char *why, size_t whylen)
 		e->perm_mask |= perm;
 		e->notify_mask |= notify;
 	}
-	uint32_t need = proc_needs(s);
+	uint32_t need = proc_needs(e, s);
 	if ((need & ~e->ps_events) != 0 && !e->loading) {
 		int r = start_load(e, need | e->ps_events);
 		if (r < 0) {
@@ -939,7 +939,7 @@ static int proc_covers(struct es_engine *e, const struct client *c, char *why, s
 {
 	/* A subscription the source cannot feed is refused rather than left silent (the proc
 	 * connector has no signals, mounts, chmod...; argv at AUTH_EXEC is a bonus). */
-	uint32_t missing = proc_needs(c->subs) & ~e->ps_events & ~PROC_EV_BIT(PROC_EV_EXEC_ARGS);
+	uint32_t missing = proc_needs(e, c->subs) & ~e->ps_events & ~PROC_EV_BIT(PROC_EV_EXEC_ARGS);
 	if (!missing) return 0;
 	snprintf(why, whylen, "the process-event source (%s) cannot report: %s%s", e->ps ? procsrc_name(e->ps) : "none",
 		 proc_ev_type_name((uint32_t)__builtin_ctz(missing)), missing & (missing - 1) ? ", ..." : "");

@@ -23,6 +23,8 @@ struct es_engine_config {
 	bool fail_closed;                    /* the verdict of a missed deadline (KILL mode) */
 	uint32_t max_misses;                 /* consecutive misses before a client is killed; 0 = 3 */
 	int proc_kind;                       /* enum procsrc_kind: 0 = auto */
+	bool auth_exec_args;                 /* argv in AUTH_EXEC: a syscall-entry probe that
+					      * costs every syscall on the host ~150 ns */
 };
 
 struct es_engine;
