@@ -46,6 +46,19 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20); /* resized by user space before load */
 } events SEC(".maps");
+/* Wake-up coalescing: the consumer sets this to 1 before it sleeps without a timeout and to
+ * 0 while it polls the ring itself (busy); records then wake it only when it sleeps, or when
+ * the ring is half full. (See procsrc_set_waiting in procsrc.h.) */
+__u32 consumer_waiting = 1;
+
+static __always_inline __u64 wake_flags(void)
+{
+	if (consumer_waiting)
+		return BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
 
 /* exec records are built here (too big for the stack), then copied cut to their length.
  * The slack after the record lets the verifier accept an argument copied at a variable
@@ -176,7 +189,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 	ev->exec.args_len = len;
 	ev->size = PROC_EV_EXEC_SIZE(len);
-	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(len), 0))
+	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(len), wake_flags()))
 		count_lost(PROC_EV_EXEC);
 	return 0;
 }
@@ -198,7 +211,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	ev->fork.child_pid = BPF_CORE_READ(child, tgid);
 	ev->fork.child_tid = BPF_CORE_READ(child, pid);
 	ev->fork.child_start_ns = BPF_CORE_READ(child, group_leader, start_boottime);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 	return 0;
 }
 
@@ -227,7 +240,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 		ev->flags |= PROC_EF_THREAD;
 	ev->exit.status = BPF_CORE_READ(p, exit_code);
 	ev->exit.pad = 0;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 	return 0;
 }
 
@@ -258,7 +271,7 @@ int BPF_PROG(handle_signal, int sig, struct kernel_siginfo *info, struct task_st
 	ev->signal.result = result;
 	ev->signal.group = group;
 	BPF_CORE_READ_STR_INTO(&ev->signal.target_comm, task, comm);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 	return 0;
 }
 
@@ -429,7 +442,7 @@ static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 	if (off > PROC_ARGS_LEN)
 		return;
 	ev->size = PROC_EV_EXEC_SIZE(off);
-	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(off), 0))
+	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(off), wake_flags()))
 		count_lost(PROC_EV_EXEC_ARGS);
 }
 
@@ -565,7 +578,7 @@ static __always_inline int emit_setid(__u32 type, __u32 call, long ret)
 		ev->setid.sid = BPF_CORE_READ(cred, sgid.val);
 		ev->setid.fsid = BPF_CORE_READ(cred, fsgid.val);
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 	return 0;
 }
 
@@ -579,7 +592,7 @@ static __always_inline void emit_ptrace(const struct pending *pd, long ret)
 	ev->ptrace.request = pd->arg[0];
 	ev->ptrace.target_pid = pd->arg[0] == PTRACE_TRACEME ? 0 : (__u32)pd->arg[1];
 	ev->ptrace.ret = ret;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 }
 
 static __always_inline void emit_mount(const struct pending *pd, long ret)
@@ -613,7 +626,7 @@ static __always_inline void emit_mount(const struct pending *pd, long ret)
 		break;
 	}
 	ev->flags |= flags;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 }
 
 static __always_inline void emit_module(const struct pending *pd, long ret)
@@ -644,7 +657,7 @@ static __always_inline void emit_module(const struct pending *pd, long ret)
 			bpf_probe_read_kernel_str(ev->module.name, sizeof(ev->module.name),
 						  BPF_CORE_READ(f, f_path.dentry, d_name.name));
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 }
 
 static __always_inline void emit_setattr(const struct pending *pd, long ret)
@@ -665,7 +678,7 @@ static __always_inline void emit_setattr(const struct pending *pd, long ret)
 	ev->setattr.pad = 0;
 	read_ustr(ev->setattr.path, sizeof(ev->setattr.path), pd->arg[1], &flags);
 	ev->flags |= flags;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, wake_flags());
 }
 
 SEC("tp_btf/sys_exit")

@@ -141,6 +141,7 @@ struct es_engine {
 	/* counters */
 	uint64_t own_answered, no_client_allowed, defaults_allow, defaults_deny, kills, cached;
 	uint64_t kernel_lost, hash_skipped, fan_errors;
+	uint64_t proc_records; /* read from the process source */
 	/* message build scratch, and a spare for a message completed inside another's build */
 	struct builder *b, *b_spare;
 	pid_t self;
@@ -1172,6 +1173,7 @@ static void drain_proc(struct es_engine *e)
 	if (!e->ps) return;
 	for (int i = 0; i < 64; i++) {
 		int n = procsrc_read(e->ps, on_proc_ev, e);
+		if (n > 0) e->proc_records += (uint64_t)n;
 		if (n < PROCSRC_BATCH) break;
 	}
 }
@@ -1928,9 +1930,22 @@ static void *engine_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	uint64_t last_status = 0;
+	bool busy = false;
 	while (!atomic_load(&e->stop)) {
+		/* Process records wake this thread only when it sleeps: while they keep coming
+		 * it reads the ring every 2 ms itself, one wake-up for many records (an exec
+		 * storm makes three records an exec). AUTH never waits on this: the ring is
+		 * drained before every fanotify event. */
+		int timeout = 1000;
+		if (e->ps) {
+			procsrc_set_waiting(e->ps, !busy);
+			if (!busy) drain_proc(e); /* what came just before the flag flipped */
+			else timeout = 2;
+		}
 		struct epoll_event evs[32];
-		int n = epoll_wait(e->ep, evs, 32, 1000);
+		int n = epoll_wait(e->ep, evs, 32, timeout);
+		uint64_t before = e->proc_records;
+		if (e->ps && n == 0) drain_proc(e);
 		for (int i = 0; i < n; i++) {
 			uint32_t kind = (uint32_t)(evs[i].data.u64 >> 32);
 			uint32_t idx = (uint32_t)evs[i].data.u64;
@@ -1968,6 +1983,7 @@ static void *engine_main(void *arg)
 		/* one flush per loop turn: NOTIFY messages go out in batches */
 		for (size_t k = 0; k < MAX_CLIENTS; k++)
 			if (e->clients[k].used && e->clients[k].batch_len) flush_batch(e, &e->clients[k]);
+		busy = e->proc_records != before;
 		uint64_t now = mono_ns();
 		if (now - last_status > 250000000ull) {
 			purge_exited_mutes(e, now);

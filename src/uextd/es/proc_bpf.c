@@ -40,6 +40,12 @@ uint32_t procsrc_bpf_events(const struct procsrc_bpf *b)
 	return 0;
 }
 
+void procsrc_bpf_set_waiting(struct procsrc_bpf *b, bool waiting)
+{
+	(void)b;
+	(void)waiting;
+}
+
 void procsrc_bpf_stats(const struct procsrc_bpf *b, struct procsrc_stats *ret)
 {
 	memset(ret, 0, sizeof(*ret));
@@ -442,6 +448,11 @@ int procsrc_bpf_read(struct procsrc_bpf *b, procsrc_cb cb, void *data)
 uint32_t procsrc_bpf_events(const struct procsrc_bpf *b)
 {
 	return b->events;
+}
+
+void procsrc_bpf_set_waiting(struct procsrc_bpf *b, bool waiting)
+{
+	__atomic_store_n(&b->skel->data->consumer_waiting, waiting ? 1u : 0u, __ATOMIC_SEQ_CST);
 }
 
 void procsrc_bpf_stats(const struct procsrc_bpf *b, struct procsrc_stats *ret)

@@ -881,6 +881,12 @@ uint32_t procsrc_events(const struct procsrc *s)
 	return s->kind == PROCSRC_BPF ? procsrc_bpf_events(s->bpf) : s->cn->events;
 }
 
+void procsrc_set_waiting(struct procsrc *s, bool waiting)
+{
+	if (s->kind == PROCSRC_BPF)
+		procsrc_bpf_set_waiting(s->bpf, waiting);
+}
+
 void procsrc_stats(const struct procsrc *s, struct procsrc_stats *ret)
 {
 	if (s->kind == PROCSRC_BPF)

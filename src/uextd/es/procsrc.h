@@ -7,6 +7,7 @@
  * belongs to one thread. Design note: docs/proc-events.md. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -97,6 +98,13 @@ int procsrc_fd(const struct procsrc *s);
  * number delivered, the callback's negative value if it stopped, or -errno. */
 int procsrc_read(struct procsrc *s, procsrc_cb cb, void *data);
 
+/* Wake-up coalescing (ebpf; a no-op for the proc connector). waiting true: the caller is
+ * about to sleep on procsrc_fd() without a timeout, so every record wakes it (the default).
+ * false: the caller reads the source by itself at least every few ms while busy, so records
+ * wake it only when the ring is half full. After setting true, read once more: a record
+ * submitted just before may not have woken anyone. */
+void procsrc_set_waiting(struct procsrc *s, bool waiting);
+
 /* "ebpf" or "proc-connector". */
 const char *procsrc_name(const struct procsrc *s);
 enum procsrc_kind procsrc_kind(const struct procsrc *s);
@@ -120,6 +128,7 @@ struct procsrc_bpf *procsrc_bpf_free(struct procsrc_bpf *b);
 int procsrc_bpf_fd(const struct procsrc_bpf *b);
 int procsrc_bpf_read(struct procsrc_bpf *b, procsrc_cb cb, void *data);
 uint32_t procsrc_bpf_events(const struct procsrc_bpf *b);
+void procsrc_bpf_set_waiting(struct procsrc_bpf *b, bool waiting);
 void procsrc_bpf_stats(const struct procsrc_bpf *b, struct procsrc_stats *ret);
 size_t procsrc_bpf_probes(const struct procsrc_bpf *b, const struct procsrc_probe **ret);
 
