@@ -56,9 +56,6 @@ enum proc_ev_type {
 #define PROC_EF_NO_PATH (1u << 8)        /* a path or name member could not be read from the
 					  * caller's memory (left ""): see EXEC_ARGS */
 
-/* Consumers built before these types existed test for them with this. */
-#define PROC_EV_SETATTR_AVAILABLE 1
-
 /* setid.call */
 enum {
 	PROC_SETID_UNKNOWN = 0,  /* proc connector: some set*id call changed the ids */

@@ -100,6 +100,28 @@ struct pending {
 	bool deny, cache_all;
 };
 
+/* Pending execve argv seen at syscall entry, for AUTH_EXEC (joined by pid). */
+#define EXEC_ARGS_SLOTS 64
+struct exec_args {
+	pid_t pid;
+	uint32_t len, argc;
+	char args[PROC_ARGS_LEN];
+};
+
+/* FAN_ATTRIB joins: chmod/chown calls seen by the process source, by pid. */
+#define SETATTR_SLOTS 64
+struct setattr_note {
+	pid_t pid;
+	uint32_t call;
+	uint32_t mode, uid, gid;
+};
+
+/* FAN_ATTRIB events read before their syscall's record, by pid. */
+struct attr_wait {
+	pid_t pid;
+	char path[PATH_MAX];
+};
+
 struct es_engine {
 	struct es_engine_config cfg;
 	pthread_t thread;
@@ -142,6 +164,11 @@ struct es_engine {
 	uint64_t own_answered, no_client_allowed, defaults_allow, defaults_deny, kills, cached;
 	uint64_t kernel_lost, hash_skipped, fan_errors;
 	uint64_t proc_records; /* read from the process source */
+	uint64_t boot_off;     /* CLOCK_BOOTTIME - CLOCK_MONOTONIC (grows only across suspend) */
+	/* joins between the process source and fanotify, by pid */
+	struct exec_args exec_args[EXEC_ARGS_SLOTS];
+	struct setattr_note setattr[SETATTR_SLOTS];
+	struct attr_wait attr_waits[SETATTR_SLOTS];
 	/* message build scratch, and a spare for a message completed inside another's build */
 	struct builder *b, *b_spare;
 	pid_t self;
@@ -573,19 +600,22 @@ static void deliver_notify(struct es_engine *e)
  * AUTH: pending table, verdicts, deadlines
  * ================================================================================ */
 
+/* The deadline timer to CLOCK_MONOTONIC ns `at` (0 disarms). */
+static void set_timer(struct es_engine *e, uint64_t at)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = (time_t)(at / 1000000000ull),
+						.tv_nsec = (long)(at % 1000000000ull) } };
+	timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	e->armed = at;
+}
+
+/* The timer to the earliest pending deadline. */
 static void arm_timer(struct es_engine *e)
 {
 	uint64_t min = 0;
 	for (size_t i = 0; i < MAX_PENDING && e->npend; i++)
 		if (e->pend[i].id && (!min || e->pend[i].deadline < min)) min = e->pend[i].deadline;
-	if (min == e->armed) return;
-	struct itimerspec its = { 0 };
-	if (min) {
-		its.it_value.tv_sec = (time_t)(min / 1000000000ull);
-		its.it_value.tv_nsec = (long)(min % 1000000000ull);
-	}
-	timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL);
-	e->armed = min;
+	if (min != e->armed) set_timer(e, min);
 }
 
 static void finish(struct es_engine *e, struct pending *p, bool answered_by_all)
@@ -728,11 +758,9 @@ static uint32_t proc_needs(const struct es_engine *e, const uint64_t *s)
 		m |= PROC_EV_BIT(PROC_EV_MOUNT);
 	if (esw_bit(s, ES_EVENT_TYPE_NOTIFY_UNMOUNT)) m |= PROC_EV_BIT(PROC_EV_UMOUNT);
 	if (esw_bit(s, ES_EVENT_TYPE_NOTIFY_KEXTLOAD)) m |= PROC_EV_BIT(PROC_EV_MODULE_LOAD);
-#ifdef PROC_EV_SETATTR_AVAILABLE
 	if (esw_bit(s, ES_EVENT_TYPE_NOTIFY_SETMODE) || esw_bit(s, ES_EVENT_TYPE_NOTIFY_SETOWNER))
 		m |= PROC_EV_BIT(PROC_EV_SETATTR);
 	if (esw_bit(s, ES_EVENT_TYPE_AUTH_EXEC) && e->cfg.auth_exec_args) m |= PROC_EV_BIT(PROC_EV_EXEC_ARGS);
-#endif
 	return m;
 }
 
@@ -775,10 +803,8 @@ static void supported_set(struct es_engine *e, uint64_t *ret)
 				continue;
 			esw_bit_set(ret, t);
 		}
-#ifdef PROC_EV_SETATTR_AVAILABLE
 		esw_bit_set(ret, ES_EVENT_TYPE_NOTIFY_SETMODE);
 		esw_bit_set(ret, ES_EVENT_TYPE_NOTIFY_SETOWNER);
-#endif
 	}
 	for (size_t i = 0; i < sizeof proc_types / sizeof *proc_types; i++) esw_bit_set(ret, proc_types[i]);
 }
@@ -1004,18 +1030,8 @@ static void fill_statfs(es_statfs_t *s, const struct proc_ev *ev)
 	}
 }
 
-#ifdef PROC_EV_SETATTR_AVAILABLE
 static void setattr_note(struct es_engine *e, const struct proc_ev *ev);
-#endif
 
-/* Pending execve argv seen at syscall entry, for AUTH_EXEC (joined by pid). */
-#define EXEC_ARGS_SLOTS 64
-struct exec_args {
-	pid_t pid;
-	uint32_t len, argc;
-	char args[PROC_ARGS_LEN];
-};
-static struct exec_args exec_args_tab[EXEC_ARGS_SLOTS];
 
 /* The record's own ids (as of the event) into the table: /proc may be gone by now. */
 static void note_ids(struct es_engine *e, const struct proc_ev *ev)
@@ -1032,7 +1048,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 {
 	struct es_engine *e = data;
 	struct builder *b = e->b;
-	uint64_t off = boot_to_mono_offset();
+	uint64_t off = e->boot_off;
 	switch (ev->type) {
 	case PROC_EV_FORK: {
 		if (ev->flags & PROC_EF_THREAD) return 0;
@@ -1146,9 +1162,8 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 		b_instigator(e, (pid_t)ev->pid);
 		b->h.ev[0] = b_str(b, ev->module.name);
 		break;
-#ifdef PROC_EV_SETATTR_AVAILABLE
 	case PROC_EV_EXEC_ARGS: {
-		struct exec_args *a = &exec_args_tab[ev->pid % EXEC_ARGS_SLOTS];
+		struct exec_args *a = &e->exec_args[ev->pid % EXEC_ARGS_SLOTS];
 		a->pid = (pid_t)ev->pid;
 		a->len = ev->exec.args_len < sizeof a->args ? ev->exec.args_len : sizeof a->args;
 		a->argc = ev->exec.nargs; /* the arguments kept (ev->exec.argc may be more) */
@@ -1158,7 +1173,6 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	case PROC_EV_SETATTR:
 		setattr_note(e, ev);
 		return 0;
-#endif
 	default:
 		return 0;
 	}
@@ -1230,8 +1244,8 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 		ssize_t n = readlink(link, cwd, sizeof cwd - 1);
 		cwd[n > 0 ? n : 0] = 0;
 		b->h.ev[2] = b_file_stat(b, cwd);
-		drain_proc(e); /* the execve entry record with argv is in the ring by now */
-		struct exec_args *a = &exec_args_tab[ev->pid % EXEC_ARGS_SLOTS];
+		/* the execve-entry record (written before this event) was drained on entry */
+		struct exec_args *a = &e->exec_args[ev->pid % EXEC_ARGS_SLOTS];
 		if (a->pid == ev->pid) {
 			b_args(b, a->args, a->len, a->argc);
 			a->pid = 0;
@@ -1290,43 +1304,23 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 		finish(e, p, false);
 		return;
 	}
-	if (!e->armed || deadline < e->armed) {
-		/* straight to this deadline: no scan, one syscall, and only when it is earlier */
-		struct itimerspec its = { .it_value = { .tv_sec = (time_t)(deadline / 1000000000ull),
-							.tv_nsec = (long)(deadline % 1000000000ull) } };
-		timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL);
-		e->armed = deadline;
-	}
+	/* straight to this deadline: no scan, and only when it is earlier */
+	if (!e->armed || deadline < e->armed) set_timer(e, deadline);
 }
 
-/* FAN_ATTRIB joins: chmod/chown calls seen by the process source, by pid. */
-#define SETATTR_SLOTS 64
-struct setattr_note {
-	pid_t pid;
-	uint32_t call;
-	uint32_t mode, uid, gid;
-};
-static struct setattr_note setattr_tab[SETATTR_SLOTS];
 
-/* FAN_ATTRIB events read before their syscall's record, by pid. */
-struct attr_wait {
-	pid_t pid;
-	char path[PATH_MAX];
-};
-static struct attr_wait attr_waits[SETATTR_SLOTS];
 
 static void notify_one(struct es_engine *e, const struct fan_notify_event *ev, uint32_t type);
 
-#ifdef PROC_EV_SETATTR_AVAILABLE
 static void setattr_note(struct es_engine *e, const struct proc_ev *ev)
 {
-	struct setattr_note *n = &setattr_tab[ev->pid % SETATTR_SLOTS];
+	struct setattr_note *n = &e->setattr[ev->pid % SETATTR_SLOTS];
 	n->pid = (pid_t)ev->pid;
 	n->call = ev->setattr.call;
 	n->mode = ev->setattr.mode;
 	n->uid = ev->setattr.uid;
 	n->gid = ev->setattr.gid;
-	struct attr_wait *w = &attr_waits[ev->pid % SETATTR_SLOTS];
+	struct attr_wait *w = &e->attr_waits[ev->pid % SETATTR_SLOTS];
 	if (w->pid == (pid_t)ev->pid) { /* its FAN_ATTRIB came first: complete it now */
 		struct fan_notify_event fe = { .mask = FAN_ATTRIB, .pid = w->pid, .path = w->path };
 		w->pid = 0;
@@ -1340,7 +1334,6 @@ static void setattr_note(struct es_engine *e, const struct proc_ev *ev)
 		e->b = cur;
 	}
 }
-#endif
 
 static void notify_one(struct es_engine *e, const struct fan_notify_event *ev, uint32_t type)
 {
@@ -1392,7 +1385,7 @@ static void notify_one(struct es_engine *e, const struct fan_notify_event *ev, u
 	}
 	case ES_EVENT_TYPE_NOTIFY_SETMODE:
 	case ES_EVENT_TYPE_NOTIFY_SETOWNER: {
-		struct setattr_note *n = &setattr_tab[ev->pid % SETATTR_SLOTS];
+		struct setattr_note *n = &e->setattr[ev->pid % SETATTR_SLOTS];
 		uint32_t f = b_file_stat(b, path);
 		if (type == ES_EVENT_TYPE_NOTIFY_SETMODE) {
 			b->h.ev[0] = n->mode;
@@ -1429,13 +1422,13 @@ static void on_notify(struct fan *f, const struct fan_notify_event *ev, void *da
 	if (m & FAN_MODIFY) notify_one(e, ev, ES_EVENT_TYPE_NOTIFY_WRITE);
 	if (m & FAN_ATTRIB) {
 		drain_proc(e); /* the chmod/chown record is written at syscall exit: maybe there */
-		struct setattr_note *n = &setattr_tab[ev->pid % SETATTR_SLOTS];
+		struct setattr_note *n = &e->setattr[ev->pid % SETATTR_SLOTS];
 		if (n->pid == ev->pid) {
 			notify_one(e, ev, n->call == PROC_CALL_CHMOD ? ES_EVENT_TYPE_NOTIFY_SETMODE : ES_EVENT_TYPE_NOTIFY_SETOWNER);
 			n->pid = 0;
 		} else if (ev->path && (anyone(e, ES_EVENT_TYPE_NOTIFY_SETMODE) || anyone(e, ES_EVENT_TYPE_NOTIFY_SETOWNER))) {
 			/* not yet: the record completes it when it comes (setattr_note) */
-			struct attr_wait *w = &attr_waits[ev->pid % SETATTR_SLOTS];
+			struct attr_wait *w = &e->attr_waits[ev->pid % SETATTR_SLOTS];
 			w->pid = ev->pid;
 			snprintf(w->path, sizeof w->path, "%s", ev->path);
 		}
@@ -1954,16 +1947,11 @@ static void *engine_main(void *arg)
 			case K_CMD: on_cmd(e); break;
 			case K_TIMER: on_timer(e); break;
 			case K_PERM:
-				if (e->fan) {
-					drain_proc(e); /* fork/exec records first: the table must know the pid */
-					fan_read_perm(e->fan, on_perm, e);
-				}
+				if (e->fan) fan_read_perm(e->fan, on_perm, e); /* each event drains the ring first */
 				break;
 			case K_NOTIFY:
-				if (e->fan) {
-					drain_proc(e);
+				if (e->fan)
 					for (int k = 0; k < 16 && fan_read_notify(e->fan, on_notify, e) > 0; k++) {}
-				}
 				break;
 			case K_PROC: drain_proc(e); break;
 			case K_LOAD: on_load_done(e); break;
@@ -2134,6 +2122,7 @@ static const char *miss_mode_name(uint32_t m)
 
 static void publish_status(struct es_engine *e)
 {
+	e->boot_off = boot_to_mono_offset(); /* refreshed here: it moves only across suspend */
 	json_t *clients = json_array();
 	for (size_t k = 0; k < MAX_CLIENTS; k++) {
 		struct client *c = &e->clients[k];

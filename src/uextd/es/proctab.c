@@ -840,6 +840,27 @@ out:
 	return 0;
 }
 
+/* e's image is the path an exec event gave (relative to old's cwd) and its stat now.
+ * -ENOMEM, or -EINVAL when it cannot be made absolute. */
+static int pt_set_exe_hint(struct pt_entry *e, const struct pt_entry *old, const char *exe_hint)
+{
+	char *exe = exe_hint[0] == '/' ? strdup(exe_hint) : NULL;
+	if (!exe && exe_hint[0] != '/') {
+		if (!old)
+			return -EINVAL;
+		if (asprintf(&exe, "%s/%s", old->p.cwd, exe_hint) < 0)
+			exe = NULL;
+	}
+	if (!exe)
+		return -ENOMEM;
+	free(e->p.exe);
+	e->p.exe = exe;
+	if (stat(exe, &e->p.exe_st) < 0)
+		memset(&e->p.exe_st, 0, sizeof e->p.exe_st);
+	e->p.exe_hashed = false;
+	return 0;
+}
+
 /* The process exec'd and exited before /proc could be read (short programs do): the new
  * image from what the event said, the rest from the pre-exec entry. */
 static struct pt_entry *pt_exec_gone(const struct pt_entry *old, const char *exe_hint)
@@ -847,20 +868,10 @@ static struct pt_entry *pt_exec_gone(const struct pt_entry *old, const char *exe
 	if (!old || !exe_hint || !*exe_hint)
 		return NULL;
 	struct pt_entry *e = pt_entry_copy(&old->p);
-	if (!e)
-		return NULL;
-	char *exe = exe_hint[0] == '/' ? strdup(exe_hint) : NULL;
-	if (!exe && asprintf(&exe, "%s/%s", old->p.cwd, exe_hint) < 0)
-		exe = NULL;
-	if (!exe) {
+	if (e && pt_set_exe_hint(e, old, exe_hint) < 0) {
 		pt_entry_destroy(e);
 		return NULL;
 	}
-	free(e->p.exe);
-	e->p.exe = exe;
-	if (stat(exe, &e->p.exe_st) < 0)
-		memset(&e->p.exe_st, 0, sizeof e->p.exe_st);
-	e->p.exe_hashed = false;
 	return e;
 }
 
@@ -885,15 +896,7 @@ int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char 
 	old = pt_find(t, pid);
 	if (rc == 0 && !e->p.kthread && !*e->p.exe && exe_hint && *exe_hint) {
 		/* a zombie already: /proc/PID is there, its exe and cwd links are not */
-		char *exe = exe_hint[0] == '/' ? strdup(exe_hint) : NULL;
-		if (!exe && old && asprintf(&exe, "%s/%s", old->p.cwd, exe_hint) < 0)
-			exe = NULL;
-		if (exe) {
-			free(e->p.exe);
-			e->p.exe = exe;
-			if (stat(exe, &e->p.exe_st) < 0)
-				memset(&e->p.exe_st, 0, sizeof e->p.exe_st);
-		}
+		pt_set_exe_hint(e, old, exe_hint); /* best effort: else the exe stays "" */
 		char *cwd = old && !*e->p.cwd ? strdup(old->p.cwd) : NULL;
 		if (cwd) {
 			free(e->p.cwd);
