@@ -13,8 +13,6 @@
  *   --mute-path TYPE:PATH   es_mute_path (TYPE prefix|literal|target_prefix|target_literal)
  *   --invert KIND      es_invert_muting (process|path|target_path)
  *   --mute-self        es_mute_process(own token)
- *   --miss-mode M      es_set_deadline_miss_mode (kill|fail_open|fail_closed)
- *   --deadline-ms N    es_set_deadline_max_milliseconds for AUTH_EXEC and AUTH_OPEN
  *   --mute-proc-of EXE es_mute_process() the first process seen running EXE; prints
  *                      {"muted":PID}
  *   --quiet            print only the summary
@@ -194,8 +192,6 @@ int main(int argc, char **argv)
 	const char *inverts[4];
 	int ninverts = 0;
 	bool mute_self = false;
-	const char *miss_mode = NULL;
-	unsigned deadline_ms = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--deny") && i + 1 < argc && ndeny < 16) deny[ndeny++] = argv[++i];
@@ -204,10 +200,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--quiet")) quiet = true;
 		else if (!strcmp(a, "--mute-self")) mute_self = true;
 		else if (!strcmp(a, "--slow-us") && i + 1 < argc) slow_us = (unsigned)atoi(argv[++i]);
-		else if (!strcmp(a, "--deadline-ms") && i + 1 < argc) deadline_ms = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--mute-path") && i + 1 < argc && nmutes < 16) mutes[nmutes++] = argv[++i];
 		else if (!strcmp(a, "--invert") && i + 1 < argc && ninverts < 4) inverts[ninverts++] = argv[++i];
-		else if (!strcmp(a, "--miss-mode") && i + 1 < argc) miss_mode = argv[++i];
 		else if (!strcmp(a, "--mute-proc-of") && i + 1 < argc) mute_proc_of = argv[++i];
 		else {
 			size_t k = 0;
@@ -250,17 +244,6 @@ int main(int argc, char **argv)
 		audit_token_t self;
 		if (uext_es_client_self_token(c, &self) != ES_RETURN_SUCCESS || es_mute_process(c, &self) != ES_RETURN_SUCCESS)
 			return fail("es_mute_process(self)");
-	}
-	if (miss_mode) {
-		es_deadline_miss_mode_t mm = !strcmp(miss_mode, "fail_open")	 ? ES_DEADLINE_MISS_MODE_FAIL_OPEN
-					     : !strcmp(miss_mode, "fail_closed") ? ES_DEADLINE_MISS_MODE_FAIL_CLOSED
-										 : ES_DEADLINE_MISS_MODE_KILL;
-		if (es_set_deadline_miss_mode(c, mm) != ES_RETURN_SUCCESS) return fail("es_set_deadline_miss_mode");
-	}
-	if (deadline_ms) {
-		es_event_type_t a[2] = { ES_EVENT_TYPE_AUTH_EXEC, ES_EVENT_TYPE_AUTH_OPEN };
-		if (es_set_deadline_max_milliseconds(c, a, 2, deadline_ms) != ES_RETURN_SUCCESS)
-			return fail("es_set_deadline_max_milliseconds");
 	}
 	if (nsubs && es_subscribe(c, subs, nsubs) != ES_RETURN_SUCCESS) return fail("es_subscribe");
 	printf("ready\n");

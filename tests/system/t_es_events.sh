@@ -33,27 +33,22 @@ stop_probe f
 ok "exec fields exact: pid $child, ppid $$, uid 65534, argv, cwd, SHA-256"
 
 # --- chmod / chown: fanotify's FAN_ATTRIB joined with the syscall the process made -----
-if true; then
-	echo data >"$MNT/attr"
-	start_probe a setmode setowner setuid setreuid
-	chmod 640 "$MNT/attr"
-	chown 65534:65534 "$MNT/attr"
-	setpriv --reuid 65534 true
-	sync_attr() { probe_lines a '.type=="setowner"' | grep -q .; }
-	if wait_until 10 sync_attr; then
-		sm=$(probe_lines a '.type=="setmode" and .path=="'"$MNT/attr"'"')
-		assert_eq "$(echo "$sm" | jq .mode)" $((8#640)) "setmode mode"
-		assert_eq "$(echo "$sm" | jq -r .process.exe)" /usr/bin/chmod "setmode instigator"
-		so=$(probe_lines a '.type=="setowner" and .path=="'"$MNT/attr"'"')
-		assert_eq "$(echo "$so" | jq -r .process.exe)" /usr/bin/chown "setowner instigator"
-		setid() { probe_lines a '(.type=="setuid" or .type=="setreuid") and .uid==65534' | grep -q .; }
-		wait_until 10 setid || fail "no set*uid 65534 by setpriv: $(grep -E 'setuid|setreuid' "$ROOT/a.out")"
-		ok "setmode (0640 by chmod), setowner (by chown) and setuid (65534) reported"
-	else
-		fail "no setowner event: $(cat "$ROOT/a.out")"
-	fi
-	stop_probe a
-fi
+echo data >"$MNT/attr"
+start_probe a setmode setowner setuid setreuid
+chmod 640 "$MNT/attr"
+chown 65534:65534 "$MNT/attr"
+setpriv --reuid 65534 true
+sync_attr() { probe_lines a '.type=="setowner"' | grep -q .; }
+wait_until 10 sync_attr || fail "no setowner event: $(cat "$ROOT/a.out")"
+sm=$(probe_lines a '.type=="setmode" and .path=="'"$MNT/attr"'"')
+assert_eq "$(echo "$sm" | jq .mode)" $((8#640)) "setmode mode"
+assert_eq "$(echo "$sm" | jq -r .process.exe)" /usr/bin/chmod "setmode instigator"
+so=$(probe_lines a '.type=="setowner" and .path=="'"$MNT/attr"'"')
+assert_eq "$(echo "$so" | jq -r .process.exe)" /usr/bin/chown "setowner instigator"
+setid() { probe_lines a '(.type=="setuid" or .type=="setreuid") and .uid==65534' | grep -q .; }
+wait_until 10 setid || fail "no set*uid 65534 by setpriv: $(grep -E 'setuid|setreuid' "$ROOT/a.out")"
+stop_probe a
+ok "setmode (0640 by chmod), setowner (by chown) and setuid (65534) reported"
 
 # --- muting ------------------------------------------------------------------------
 mkdir -p "$MNT/muted" "$MNT/seen"
