@@ -62,6 +62,9 @@ sync_probe() {
 	wait_until 10 grep -q "\"path\":\"$f\"" "$ROOT/$1.out" || fail "probe $1 never saw $f"
 }
 
+# json_list ARG...: the arguments as a compact JSON array of strings (no newlines in them).
+json_list() { printf '%s\n' "$@" | jq -R . | jq -sc .; }
+
 # now_ms: monotonic-enough milliseconds for latency assertions.
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 

@@ -7,7 +7,9 @@ source "$(dirname "$0")/es_lib.sh"
 ESLOGGER="$UEXT_BUILD/src/eslogger/uext-eslogger"
 [ -x "$ESLOGGER" ] || fail "build first: $ESLOGGER"
 start_uextd --es-watch "$MNT"
-cp /bin/true "$MNT/tool"
+cp /bin/bash "$MNT/tool"
+mkfifo "$ROOT/hold"
+script='read -r x <"$0"'
 mkdir "$MNT/d"
 
 "$ESLOGGER" --path-prefix "$MNT/d" --path-prefix "$MNT/tool" exec create write rename unlink close >"$ROOT/log.json" 2>"$ROOT/log.err" &
@@ -19,7 +21,12 @@ wait_until 10 es_is .sources.process.active = true || fail "no process source: $
 echo hello >"$MNT/d/a.txt"
 mv "$MNT/d/a.txt" "$MNT/d/b.txt"
 rm "$MNT/d/b.txt"
-(cd "$MNT/d" && "$MNT/tool" --flag "two words")
+# the tool waits until its exec was printed (see t_es_events: exact fields need it alive)
+(cd "$MNT/d" && "$MNT/tool" -c "$script" "$ROOT/hold" --flag "two words") &
+tool=$!
+wait_until 10 grep -q '"path":"'"$MNT/tool"'"' "$ROOT/log.json" || fail "eslogger never printed the tool's exec"
+echo go >"$ROOT/hold"
+wait $tool
 echo sentinel >"$MNT/d/zz"
 wait_until 10 grep -q '"path":"'"$MNT/d/zz"'"' "$ROOT/log.json" || fail "eslogger never printed the sentinel"
 kill -INT $lp
@@ -35,7 +42,7 @@ assert_eq "$n_bad" 0 "lines without eslogger's top-level fields"
 [ -n "$(ev '.event_type==32 and .event.unlink.target.path=="'"$MNT/d/b.txt"'" and .process.executable.path=="/usr/bin/rm"')" ] || fail "no unlink of b.txt by rm: $(ev '.event_type==32' | jq -c "{exe: .process.executable.path, pv: .process.audit_token.pidversion, path: .event.unlink.target.path}")"
 x=$(ev '.event_type==9 and .event.exec.target.executable.path=="'"$MNT/tool"'"')
 [ -n "$x" ] || fail "no exec of the tool"
-assert_eq "$(echo "$x" | jq -c .event.exec.args)" "[\"$MNT/tool\",\"--flag\",\"two words\"]" "exec args"
+assert_eq "$(echo "$x" | jq -c .event.exec.args)" "$(json_list "$MNT/tool" -c "$script" "$ROOT/hold" --flag "two words")" "exec args"
 assert_eq "$(echo "$x" | jq -r .event.exec.cwd.path)" "$MNT/d" "exec cwd"
 [ -z "$(ev '(.event.create.destination.existing_file.path // .event.write.target.path // "'"$MNT/d"'") | startswith("'"$MNT/d"'") | not')" ] || fail "--path-prefix let other paths through"
 grep -q "dropped 0" "$ROOT/log.err" || grep -q '"dropped":0' "$ROOT/log.err" || fail "no summary on exit: $(cat "$ROOT/log.err")"
