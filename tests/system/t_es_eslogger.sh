@@ -52,6 +52,7 @@ ok "eslogger JSON: every line parses, Apple's field names, create/write/rename/u
 lp=$!
 wait_until 10 es_is '.clients | length' = 1 || fail "eslogger (text) did not connect"
 wait_until 10 es_is '.clients[0].subscriptions' = 2 || fail "eslogger (text) did not subscribe"
+wait_until 10 es_is .sources.process.active = true || fail "no process source: $(es_status .sources)"
 touch "$MNT/d/t1"
 wait_until 10 grep -q "create pid=[0-9]* ppid=[0-9]* uid=0 $MNT/d/t1" "$ROOT/log.txt" || fail "text line: $(cat "$ROOT/log.txt")"
 kill -TERM $lp
