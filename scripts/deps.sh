@@ -9,6 +9,10 @@ PKGS=(
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libblocksruntime-dev  # Apple-style block handlers (clang -fblocks) in the compat test
 	jq bc time util-linux procps iproute2 sqlite3
+	# the network filter: NFQUEUE and conntrack marks through iptables(-nft)
+	iptables libnetfilter-queue-dev libmnl-dev conntrack
+	# real peers of the network tests, run inside namespaces the tests create
+	nginx dnsmasq-base curl openssl iperf3
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -63,6 +63,7 @@ static const struct msg_rule rules[IPC_TYPE_MAX] = {
 	[EXT_STOP] = { "stop", 0, 0, { { 0, 0, false } } },
 	[EXT_PREFS_CHANGED] = { "prefs-changed", 0, 0, { { T_KEY, IPC_STR, true } } },
 	[EXT_ES_CONNECT] = { "es-connect", 0, 0, { { T_FLAGS, IPC_U32, false } } },
+	[EXT_NE_CONNECT] = { "ne-connect", 0, 0, { { T_FLAGS, IPC_U32, false } } },
 };
 
 static size_t kind_size(uint16_t kind)

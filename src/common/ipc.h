@@ -51,6 +51,7 @@ enum ipc_type {
 	EXT_STOP = 44,    /* manager -> extension: stop callback, then exit */
 	EXT_PREFS_CHANGED = 45, /* manager -> extension: T_KEY changed by someone else */
 	EXT_ES_CONNECT = 46, /* extension -> manager: an es client connection (reply: the fd) */
+	EXT_NE_CONNECT = 47, /* extension -> manager: a network filter connection (reply: the fd) */
 	IPC_TYPE_MAX = 64,
 };
 

@@ -27,7 +27,7 @@ int uext_paths_init(struct uext_paths *p, const char *root)
 	    JOIN(p->db, "%s/registry.db", p->state) || JOIN(p->bundles, "%s/bundles", p->state) ||
 	    JOIN(p->data, "%s/data", p->state) || JOIN(p->run, "%s/run/uext", p->root) ||
 	    JOIN(p->control, "%s/control.sock", p->run) ||
-	    JOIN(p->es, "%s/es.sock", p->run))
+	    JOIN(p->es, "%s/es.sock", p->run) || JOIN(p->ne, "%s/ne.sock", p->run))
 		return -ENAMETOOLONG;
 	return 0;
 }

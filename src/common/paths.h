@@ -16,6 +16,7 @@ struct uext_paths {
 	char run[PATH_MAX];     /* <root>/run/uext */
 	char control[PATH_MAX]; /* <run>/control.sock */
 	char es[PATH_MAX];      /* <run>/es.sock: Endpoint Security clients */
+	char ne[PATH_MAX];      /* <run>/ne.sock: network filters */
 };
 
 /* root: NULL or "" or "/" for the system paths; otherwise an absolute or relative

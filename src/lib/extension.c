@@ -127,12 +127,12 @@ static int round_trip(uext_extension *e, struct ipc_msg *req, struct ipc_msg *re
 /* The running extension, for libuext parts without a handle (es_new_client). */
 static uext_extension *current;
 
-int uext_ext_es_connect(int *ret_fd)
+static int engine_connect(uint16_t type, int *ret_fd)
 {
 	uext_extension *e = current;
 	if (!e) return -ENOTCONN;
 	struct ipc_msg req, rep;
-	int r = ipc_msg_init(&req, EXT_ES_CONNECT, 0);
+	int r = ipc_msg_init(&req, type, 0);
 	if (r < 0) return r;
 	if ((r = round_trip(e, &req, &rep)) == 0) {
 		int32_t err = -EBADMSG;
@@ -143,6 +143,16 @@ int uext_ext_es_connect(int *ret_fd)
 	}
 	ipc_msg_done(&req);
 	return r;
+}
+
+int uext_ext_es_connect(int *ret_fd)
+{
+	return engine_connect(EXT_ES_CONNECT, ret_fd);
+}
+
+int uext_ext_ne_connect(int *ret_fd)
+{
+	return engine_connect(EXT_NE_CONNECT, ret_fd);
 }
 
 API int uext_prefs_get(uext_extension *e, const char *key, char **ret_json, uint64_t *ret_gen)

@@ -144,6 +144,40 @@ static const char *human_state(const char *s, char *buf, size_t n)
 }
 
 /* The Endpoint Security part of `uextctl status`: which sources run, and why not. */
+static void print_ne_status(json_t *ne)
+{
+	if (!ne) return;
+	const char *why = json_string_value(json_object_get(ne, "why_not"));
+	json_t *f = json_object_get(ne, "filter");
+	printf("ne engine:   %s; with no filter answer new flows are %s\n",
+	       json_is_true(json_object_get(ne, "active")) ? "filtering" : "not filtering",
+	       strcmp(json_string_value(json_object_get(ne, "no_filter")) ?: "", "drop") == 0 ? "RESET (fail-closed)"
+											 : "allowed (fail-open)");
+	if (why && *why) printf("ne why not:  %s\n", why);
+	if (json_object_get(ne, "backend"))
+		printf("ne kernel:   %s (%s), queue %lld, mark mask 0x%llx; attribution %s%s%s\n",
+		       json_string_value(json_object_get(ne, "backend")), json_string_value(json_object_get(ne, "iptables")),
+		       (long long)json_integer_value(json_object_get(ne, "queue")),
+		       (long long)json_integer_value(json_object_get(ne, "mark_mask")),
+		       json_string_value(json_object_get(json_object_get(ne, "attribution"), "kernel")),
+		       *(json_string_value(json_object_get(json_object_get(ne, "attribution"), "why_not")) ?: "") ? ": " : "",
+		       json_string_value(json_object_get(json_object_get(ne, "attribution"), "why_not")) ?: "");
+	if (json_is_object(f))
+		printf("ne filter:   pid %lld, %lld rules, %lld flows asked, %lld verdicts, %lld deadline misses\n",
+		       (long long)json_integer_value(json_object_get(f, "pid")), (long long)json_integer_value(json_object_get(f, "rules")),
+		       (long long)json_integer_value(json_object_get(f, "flows_sent")),
+		       (long long)json_integer_value(json_object_get(f, "verdicts")),
+		       (long long)json_integer_value(json_object_get(f, "deadline_misses")));
+	json_t *k = json_object_get(ne, "counters");
+	if (json_is_object(k)) {
+		printf("ne counters:");
+		const char *key;
+		json_t *v;
+		json_object_foreach(k, key, v) printf(" %s=%lld", key, json_integer_value(v));
+		printf("\n");
+	}
+}
+
 static void print_es_status(json_t *es)
 {
 	if (!es) return;
@@ -243,6 +277,7 @@ static int cmd_status(const struct opts *o)
 			       json_string_value(json_object_get(fa, "missing_because")));
 		}
 		print_es_status(json_object_get(j, "es"));
+		print_ne_status(json_object_get(j, "ne"));
 		printf("counters:   ");
 		const char *k;
 		json_t *v;

@@ -37,6 +37,16 @@ static void usage(FILE *f)
 		"  --es-exec-args        argv in AUTH_EXEC (an eBPF syscall-entry probe: ~150 ns\n"
 		"                        on every syscall of the host while AUTH_EXEC is subscribed)\n"
 		"  --no-es               do not run the engine\n"
+		"Network filter engine (active while a network filter is connected):\n"
+		"  --ne-fail-closed      no filter answer (crashed, late, uextd down): reset new\n"
+		"                        flows (default: allow them)\n"
+		"  --ne-deadline MS      a filter's answer to a new flow (1000)\n"
+		"  --ne-queue N          NFQUEUE number (7810)\n"
+		"  --ne-mark-mask HEX    conntrack/packet mark bits uext may use (0x07000000)\n"
+		"  --ne-forward          also filter routed traffic\n"
+		"  --ne-loopback         also filter traffic on lo\n"
+		"  --ne-cgroup DIR       cgroup v2 directory whose sockets are attributed (the root)\n"
+		"  --no-ne               do not run the engine\n"
 		"  -h, --help            this text\n");
 }
 
@@ -94,6 +104,10 @@ int main(int argc, char **argv)
 		{ "es-watch", required_argument, NULL, 'W' },   { "es-deadline", required_argument, NULL, 'D' },
 		{ "es-fail-closed", no_argument, NULL, 'F' },   { "es-misses", required_argument, NULL, 'm' },
 		{ "no-es", no_argument, NULL, 'N' },            { "es-exec-args", no_argument, NULL, 'A' },
+		{ "ne-fail-closed", no_argument, NULL, 1001 },  { "ne-deadline", required_argument, NULL, 1002 },
+		{ "ne-queue", required_argument, NULL, 1003 },  { "ne-mark-mask", required_argument, NULL, 1004 },
+		{ "ne-forward", no_argument, NULL, 1005 },      { "ne-loopback", no_argument, NULL, 1006 },
+		{ "ne-cgroup", required_argument, NULL, 1007 }, { "no-ne", no_argument, NULL, 1008 },
 		{ "help", no_argument, NULL, 'h' },             { 0 },
 	};
 	const char *root = NULL;
@@ -105,6 +119,7 @@ int main(int argc, char **argv)
 		.pids_max = 256,
 		.stop_timeout_ms = 5000,
 		.es_enabled = true,
+		.ne_enabled = true,
 	};
 	int c;
 	uint64_t v;
@@ -116,6 +131,31 @@ int main(int argc, char **argv)
 		case 'S': cfg.no_seccomp = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'N': cfg.es_enabled = false; break;
+		case 1001: cfg.ne.fail_closed = true; break;
+		case 1005: cfg.ne.forward = true; break;
+		case 1006: cfg.ne.loopback = true; break;
+		case 1007: cfg.ne.cgroup_dir = optarg; break;
+		case 1008: cfg.ne_enabled = false; break;
+		case 1002:
+		case 1003:
+			if (parse_u64(optarg, c == 1002 ? 10 : 0, c == 1002 ? 600000 : 65535, &v) < 0) {
+				fprintf(stderr, "uextd: invalid value '%s' for --%s\n", optarg, c == 1002 ? "ne-deadline" : "ne-queue");
+				return 2;
+			}
+			if (c == 1002) cfg.ne.deadline_ms = (uint32_t)v;
+			else cfg.ne.queue = (uint16_t)v;
+			break;
+		case 1004: {
+			char *end;
+			errno = 0;
+			unsigned long mv = strtoul(optarg, &end, 16);
+			if (errno || end == optarg || *end || mv == 0 || mv > 0xffffffffUL) {
+				fprintf(stderr, "uextd: invalid value '%s' for --ne-mark-mask (hex, e.g. 0x07000000)\n", optarg);
+				return 2;
+			}
+			cfg.ne.mark_mask = (uint32_t)mv;
+			break;
+		}
 		case 'A': cfg.es.auth_exec_args = true; break;
 		case 'F': cfg.es.fail_closed = true; break;
 		case 'W':

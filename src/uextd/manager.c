@@ -97,6 +97,8 @@ struct manager {
 	uint64_t started_ms;
 	struct es_engine *es;     /* NULL when disabled or it could not start (es_error says) */
 	char es_error[256];
+	struct ne_engine *ne;     /* NULL when disabled or it could not start (ne_error says) */
+	char ne_error[256];
 	struct {
 		uint64_t spawns, crashes, restarts, failed, protocol_errors, log_dropped, installs, refusals;
 	} stats;
@@ -592,21 +594,24 @@ static void handle_ext_msg(struct manager *m, struct ext *e, struct ipc_msg *req
 		if (ipc_reply_init(&rep, req, r, r < 0 ? msg : NULL) == 0 && r == 0) ipc_put_u64(&rep, T_GEN, newgen);
 		break;
 	}
-	case EXT_ES_CONNECT: {
-		/* An es client connection for an endpoint-security extension: the engine gets
+	case EXT_ES_CONNECT:
+	case EXT_NE_CONNECT: {
+		/* An engine connection for an extension of that engine's type: the engine gets
 		 * one end of a socketpair, the extension the other (its sandbox cannot reach
-		 * the es socket's path). */
+		 * the engine socket's path). */
 		int sp[2] = { -1, -1 }, r = 0;
 		const char *why = NULL;
-		if (ext_type_from_name(e->reg.type) != (int)EXT_TYPE_ENDPOINT_SECURITY) {
+		bool es = req->type == EXT_ES_CONNECT;
+		if (ext_type_from_name(e->reg.type) != (int)(es ? EXT_TYPE_ENDPOINT_SECURITY : EXT_TYPE_NETWORK_FILTER)) {
 			r = -EPERM;
-			why = "not an endpoint-security extension";
-		} else if (!m->es) {
+			why = es ? "not an endpoint-security extension" : "not a network-filter extension";
+		} else if (es ? !m->es : !m->ne) {
 			r = -ENOTSUP;
-			why = m->es_error[0] ? m->es_error : "the es engine is not running";
+			why = es ? (m->es_error[0] ? m->es_error : "the es engine is not running")
+				 : (m->ne_error[0] ? m->ne_error : "the ne engine is not running");
 		} else if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 			r = -errno;
-		} else if ((r = es_engine_adopt(m->es, sp[0], e->pid)) < 0) {
+		} else if ((r = es ? es_engine_adopt(m->es, sp[0], e->pid) : ne_engine_adopt(m->ne, sp[0], e->pid)) < 0) {
 			close(sp[0]);
 			close(sp[1]);
 			sp[1] = -1;
@@ -1264,6 +1269,7 @@ struct manager *manager_free(struct manager *m)
 	}
 	loop_timer_cancel(m->loop, m->shutdown_timer);
 	es_engine_stop(m->es);
+	ne_engine_stop(m->ne);
 	/* Only at exit: a worker still staging would write to a closed pipe, harmlessly. */
 	close(m->job_pipe[0]);
 	close(m->job_pipe[1]);
@@ -1332,6 +1338,15 @@ int manager_start(struct manager *m)
 		if (er < 0) {
 			snprintf(m->es_error, sizeof m->es_error, "es engine: %s", why);
 			ulog(LOG_ERR, "%s", m->es_error);
+		}
+	}
+	if (m->cfg.ne_enabled) {
+		struct ne_engine_config nc = m->cfg.ne;
+		nc.sock_path = p->ne;
+		char why[256] = "";
+		if (ne_engine_start(&nc, &m->ne, why, sizeof why) < 0) {
+			snprintf(m->ne_error, sizeof m->ne_error, "ne engine: %s", why);
+			ulog(LOG_ERR, "%s", m->ne_error);
 		}
 	}
 	manager_refresh_policy(m); /* may enable (and start) extensions waiting for approval */
@@ -1472,6 +1487,12 @@ char *manager_status_json(struct manager *m)
 	} else if (o) {
 		json_object_set_new(o, "es", json_pack("{s:b, s:s}", "running", 0, "why_not",
 							m->es_error[0] ? m->es_error : "disabled (uextd --no-es)"));
+	}
+	if (o && m->ne) {
+		json_object_set_new(o, "ne", ne_engine_status(m->ne));
+	} else if (o) {
+		json_object_set_new(o, "ne", json_pack("{s:b, s:s}", "active", 0, "why_not",
+							m->ne_error[0] ? m->ne_error : "disabled (uextd --no-ne)"));
 	}
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);

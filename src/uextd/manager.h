@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "registry.h"
 #include "es/engine.h"
+#include "ne/engine.h"
 
 struct manager;
 struct ext;
@@ -27,6 +28,8 @@ struct manager_config {
 	bool no_seccomp;
 	bool es_enabled;             /* run the Endpoint Security engine */
 	struct es_engine_config es;  /* its configuration (sock_path is set by the manager) */
+	bool ne_enabled;             /* run the network filter engine */
+	struct ne_engine_config ne;  /* its configuration (sock_path is set by the manager) */
 };
 
 enum run_state { RUN_STOPPED, RUN_STARTING, RUN_RUNNING, RUN_STOPPING, RUN_BACKOFF };
