@@ -73,7 +73,8 @@ enum uext_ne_host_source {
 	UEXT_NE_HOST_NONE = 0,
 	UEXT_NE_HOST_SNI = 1,  /* TLS ClientHello server_name (the outer name with ECH) */
 	UEXT_NE_HOST_HTTP = 2, /* HTTP/1.x Host or absolute URI */
-	UEXT_NE_HOST_DNS = 3,  /* a DNS answer uextd saw for the remote address */
+	UEXT_NE_HOST_DNS = 3,  /* a DNS answer uextd saw for the remote address; for a DNS
+				* query (UDP port 53) the name it asks for */
 };
 
 /* flow flags */

@@ -454,16 +454,12 @@ static void on_sigchld(struct loop *l, int signo, void *data)
 	struct manager *m = data;
 	(void)l;
 	(void)signo;
-	for (;;) {
+	/* Only the extensions' processes: other threads wait for children of their own (the
+	 * ne engine's iptables runs), and a waitpid(-1) here would take their status. */
+	for (struct ext *e = m->exts, *next; e; e = next) {
+		next = e->next;
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
-		if (pid <= 0) break;
-		for (struct ext *e = m->exts; e; e = e->next) {
-			if (e->pid == pid) {
-				ext_exited(m, e, status);
-				break;
-			}
-		}
+		if (e->pid > 0 && waitpid(e->pid, &status, WNOHANG) == e->pid) ext_exited(m, e, status);
 	}
 }
 

@@ -5,7 +5,7 @@
  *   --peek N          settings.first_data_peek (0 = new_flow at the first packet)
  *   --want N          without a host name yet: PEEK N outbound bytes (default 2048)
  *   --cache-ttl MS    allow verdicts are cached in the kernel for MS
- *   --stall           never answer (the engine's deadline must answer for it)
+ *   --stall           stop itself (SIGSTOP) once connected: never answers, like a hung filter
  *   --pause-ms MS     PAUSE every flow, resume with the verdict MS later
  *   --rule SPEC       a static rule: allow|drop,tcp|udp|any,ADDR/PREFIX|any,PORT|0[,exe=PATH]
  */
@@ -72,10 +72,10 @@ static struct uext_ne_verdict decide(uext_ne_filter *fl, const struct uext_ne_fl
 {
 	(void)fl;
 	struct uext_ne_verdict v = { .action = UEXT_NE_ALLOW, .cache_ttl_ms = cache_ttl };
-	if (stall) return (struct uext_ne_verdict){ .action = UEXT_NE_PAUSE };
 	if ((f->hostname[0] && blocked(f->hostname)) || (block_exe && strcmp(f->exe, block_exe) == 0)) {
 		v = (struct uext_ne_verdict){ .action = UEXT_NE_DROP };
-	} else if (!f->hostname[0] && !data && f->protocol == IPPROTO_TCP && want && f->bytes_out == 0 &&
+	} else if ((!f->hostname[0] || f->host_source == UEXT_NE_HOST_DNS) && !data && f->protocol == IPPROTO_TCP && want &&
+		   f->bytes_out == 0 &&
 		   f->direction == UEXT_NE_OUTBOUND) {
 		report(f, "peek", event);
 		return (struct uext_ne_verdict){ .action = UEXT_NE_PEEK, .peek_outbound = want };
@@ -173,6 +173,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fprintf(stderr, "ready\n");
+	if (stall) raise(SIGSTOP);
 	while (!quit) {
 		struct pollfd p = { uext_ne_filter_fd(f), POLLIN, 0 };
 		int pr = poll(&p, 1, pause_ms ? 10 : 200);

@@ -68,10 +68,14 @@
 #define OUT_MAX (8u * 1024u * 1024u) /* bytes queued to a slow filter before flows get the default */
 #define DNS_SLOTS 8192u
 #define RECENT_SLOTS 4096u
-#define RECENT_NS (3ull * 1000000000ull) /* packets queued before a verdict was saved */
+#define RECENT_NS (1000000000ull) /* packets queued before a verdict was saved */
+#define SEQ_WINDOW (1u << 20) /* TCP bytes after a flow's first sequence number that are still that flow:
+                               * a new connection on the same ports starts further away (its
+                               * initial sequence number moves ~15 M a second, RFC 6528) */
 #define CG_SLOTS 1024u
 #define PEEK_IDLE_NS (60ull * 1000000000ull)
 #define TICK_MS 50
+#define GATHER_NS (200ull * 1000000ull) /* an incomplete hello or head is shown as it is after this */
 
 enum { K_NFQ = 1, K_LISTEN, K_FILTER, K_TIMER, K_CMD };
 #define TAG(k) ((uint64_t)(k))
@@ -96,12 +100,16 @@ struct flow {
 	char url[1024];
 	char alpn[32];
 	struct reasm *rs[2]; /* 0 = outbound bytes, 1 = inbound */
+	uint32_t seq0[2];    /* TCP: first sequence number seen per direction */
+	bool has_seq0[2];
 	uint32_t want[2];    /* peek sizes asked for */
 	uint32_t sent[2];    /* bytes already shown to the filter */
 	bool seen_data[2];
 	struct held held[MAX_HELD];
 	uint32_t nheld;
-	uint64_t deadline_ns; /* FS_WAIT / FS_PAUSED */
+	uint64_t deadline_ns; /* FS_WAIT / FS_PAUSED: the filter's answer is due */
+	uint64_t gather_ns;   /* held bytes of an incomplete hello or head are shown at this time */
+	int8_t gather_dir;
 	uint64_t last_ns;
 };
 
@@ -117,6 +125,8 @@ struct dns_slot {
 struct recent {
 	uint32_t hash;
 	uint8_t mark; /* enum ne_mark */
+	bool has_seq[2];
+	uint32_t seq[2]; /* TCP: a new connection on the same ports starts elsewhere */
 	uint64_t until_ns;
 	struct ne_tuple t;
 };
@@ -249,7 +259,8 @@ static struct flow *flow_new(struct ne_engine *e, const struct ne_tuple *t, uint
 	f->nheld = 0;
 	f->want[0] = f->want[1] = f->sent[0] = f->sent[1] = 0;
 	f->seen_data[0] = f->seen_data[1] = false;
-	f->deadline_ns = 0;
+	f->has_seq0[0] = f->has_seq0[1] = false;
+	f->deadline_ns = f->gather_ns = 0;
 	f->id = ((uint64_t)(++e->gen) << 16) | slot;
 	f->id |= (uint64_t)(uint32_t)time(NULL) << 32; /* ids differ across uextd restarts */
 	f->t = *t;
@@ -286,6 +297,8 @@ static void flow_decide(struct ne_engine *e, struct flow *f, enum ne_mark m)
 	else e->n.allowed++;
 	struct recent *r = &e->recent[f->hash % RECENT_SLOTS];
 	*r = (struct recent){ .hash = f->hash, .mark = (uint8_t)m, .until_ns = mono_ns() + RECENT_NS, .t = f->t };
+	for (int d = 0; d < 2; d++)
+		if (f->has_seq0[d]) r->has_seq[d] = true, r->seq[d] = f->seq0[d];
 	flow_free(e, f);
 }
 
@@ -627,28 +640,33 @@ static void sniff(struct flow *f)
 }
 
 /* Is the peek of direction dir complete enough to show? */
-/* Are there new bytes of direction dir to show the filter? As on macOS, the filter sees
- * data as it arrives (up to the size it asked for); but a TLS ClientHello or an HTTP
- * request head that is still incomplete is first reassembled whole (up to the cap), so
- * the filter decides on a name, not on a fragment. *complete: no more will be shown. */
-static bool peek_ready(struct ne_engine *e, struct flow *f, int dir, bool *complete)
+/* What to do with new bytes of direction dir. As on macOS, the filter sees data as it
+ * arrives (up to the size it asked for), but a TLS ClientHello or an HTTP request head
+ * that is still incomplete is gathered whole first (up to the cap, or GATHER_NS), its
+ * segments held, so the filter decides on a name and the server gets nothing before.
+ * *complete: no more will be shown. */
+enum peek_step { PK_PASS, PK_GATHER, PK_SHOW };
+static enum peek_step peek_step(struct ne_engine *e, struct flow *f, int dir, bool *complete)
 {
 	size_t have = reasm_contiguous(f->rs[dir]);
 	uint32_t want = f->state == FS_WAIT ? e->filt.first_data_peek : f->want[dir];
 	*complete = false;
-	if (!want || have <= f->sent[dir]) return false;
+	if (!want) return PK_PASS;
+	/* nothing new: a retransmit, or a segment after a hole (the server cannot use it
+	 * before the hole is filled, and that segment comes here) */
+	if (have <= f->sent[dir]) return f->state == FS_PEEK ? PK_PASS : PK_GATHER;
 	if (have >= want || have >= UEXT_NE_PEEK_MAX) {
 		*complete = have < want;
-		return true;
+		return PK_SHOW;
 	}
-	if (dir != init_dir(f) || f->proto != IPPROTO_TCP) return true;
+	if (dir != init_dir(f) || f->proto != IPPROTO_TCP) return PK_SHOW;
 	const uint8_t *d = reasm_data(f->rs[dir]);
 	struct np_tls_hello h;
 	int r = np_tls_client_hello(d, have, &h);
-	if (r == NP_NEED_MORE) return false;
-	if (r != NP_NOT_THIS) return true;
+	if (r == NP_NEED_MORE) return PK_GATHER;
+	if (r != NP_NOT_THIS) return PK_SHOW;
 	struct np_http_req q;
-	return np_http_request(d, have, &q) != NP_NEED_MORE;
+	return np_http_request(d, have, &q) == NP_NEED_MORE ? PK_GATHER : PK_SHOW;
 }
 
 static void hold(struct ne_engine *e, struct flow *f, const struct pkt *p)
@@ -758,9 +776,20 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 	}
 	uint32_t hash = tuple_hash(&t);
 	struct flow *f = flow_by_tuple(e, &t, hash);
+	if (f && p->proto == IPPROTO_TCP && f->has_seq0[dir] && p->seq - f->seq0[dir] >= SEQ_WINDOW) {
+		/* the ports were reused by a new connection: the old one's verdict is moot */
+		if (f->nheld) flow_default(e, f);
+		else flow_free(e, f);
+		f = NULL;
+	}
+	if (f && p->proto == IPPROTO_TCP && !f->has_seq0[dir]) {
+		f->seq0[dir] = p->seq;
+		f->has_seq0[dir] = true;
+	}
 	if (!f) {
 		struct recent *r = &e->recent[hash % RECENT_SLOTS];
-		if (r->hash == hash && r->until_ns > mono_ns() && memcmp(&r->t, &t, sizeof t) == 0) {
+		if (r->hash == hash && r->until_ns > mono_ns() && memcmp(&r->t, &t, sizeof t) == 0 &&
+		    (p->proto != IPPROTO_TCP || (r->has_seq[dir] && p->seq - r->seq[dir] < SEQ_WINDOW))) {
 			verdict(e, p->id, p->mark, NF_ACCEPT, r->mark);
 			return;
 		}
@@ -776,6 +805,10 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 		e->n.flows++;
 		f->proto = p->proto;
 		f->family = p->family;
+		if (p->proto == IPPROTO_TCP) {
+			f->seq0[dir] = p->seq;
+			f->has_seq0[dir] = true;
+		}
 		/* Who started it: the sender of a TCP SYN; for a TCP packet that is not a SYN on a
 		 * flow in no state (made before uext's rules were there) the side on the lower,
 		 * well-known port is taken as the server; for UDP the sender of the first packet
@@ -785,6 +818,8 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 		f->midstream = p->proto == IPPROTO_TCP && !syn && ctm == NE_MARK_NEW;
 		if (f->midstream) {
 			e->n.midstream++;
+			ulog(LOG_DEBUG, "ne: flow first seen mid-connection: hook %u flags 0x%x mark 0x%x len %zu port %u->%u",
+			     p->hook, p->tcpflags, p->mark, p->plen, p->sport, p->dport);
 			starter_local = t.rport < t.lport;
 		} else if (ctm == NE_MARK_PEEK_IN) {
 			starter_local = false; /* lazy TCP: an inbound handshake passed, now its data */
@@ -818,14 +853,13 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 			}
 			bool complete = false;
 			bool lazy = p->proto == IPPROTO_TCP && e->filt.first_data_peek && !f->midstream;
-			if (lazy && f->rs[dir] && !peek_ready(e, f, dir, &complete)) {
-				/* more of the hello to come: let this segment go, keep the flow waiting */
-				verdict(e, p->id, p->mark, NF_ACCEPT, -1);
-				f->state = FS_WAIT;
-				f->deadline_ns = 0; /* not sent yet */
+			hold(e, f, p);
+			if (lazy && f->rs[dir] && peek_step(e, f, dir, &complete) == PK_GATHER) {
+				/* more of the hello to come: hold this segment, keep gathering */
+				f->gather_ns = mono_ns() + GATHER_NS;
+				f->gather_dir = (int8_t)dir;
 				return;
 			}
-			hold(e, f, p);
 			f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
 			if (!send_flow(e, f, NEW_EV_NEW, f->rs[dir] ? dir : -1, complete)) flow_default(e, f);
 			return;
@@ -838,7 +872,7 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 
 	/* a flow we know */
 	f->last_ns = mono_ns();
-	if (f->state == FS_PAUSED || (f->state == FS_WAIT && f->deadline_ns)) {
+	if (f->state == FS_PAUSED || f->deadline_ns) {
 		/* its verdict is pending: keep order, keep the bytes */
 		if (p->plen && f->rs[dir]) reasm_add(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, p->payload, p->plen);
 		hold(e, f, p);
@@ -859,11 +893,19 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 	f->seen_data[dir] = true;
 	sniff(f);
 	bool complete = false;
-	if (!peek_ready(e, f, dir, &complete)) {
+	switch (peek_step(e, f, dir, &complete)) {
+	case PK_PASS:
 		verdict(e, p->id, p->mark, NF_ACCEPT, -1);
 		return;
+	case PK_GATHER:
+		hold(e, f, p);
+		if (!f->gather_ns) f->gather_ns = mono_ns() + GATHER_NS;
+		f->gather_dir = (int8_t)dir;
+		return;
+	case PK_SHOW: break;
 	}
 	hold(e, f, p);
+	f->gather_ns = 0;
 	f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
 	int ev = f->state == FS_WAIT ? NEW_EV_NEW : NEW_EV_DATA;
 	f->state = FS_WAIT;
@@ -1239,8 +1281,13 @@ static void on_tick(struct ne_engine *e)
 			flow_default(e, f);
 		} else if (f->state == FS_PEEK && now - f->last_ns > PEEK_IDLE_NS) {
 			flow_free(e, f); /* idle: its later packets start over */
-		} else if (f->state == FS_WAIT && !f->deadline_ns && now - f->last_ns > (uint64_t)e->cfg.deadline_ms * 1000000ull) {
-			flow_default(e, f); /* the rest of a hello never came */
+		} else if (f->gather_ns && now >= f->gather_ns) {
+			/* the rest of a hello or head did not come: show what there is */
+			int ev = f->state == FS_WAIT ? NEW_EV_NEW : NEW_EV_DATA;
+			f->gather_ns = 0;
+			f->state = FS_WAIT;
+			f->deadline_ns = now + (uint64_t)e->cfg.deadline_ms * 1000000ull;
+			if (!send_flow(e, f, ev, f->gather_dir, true)) flow_default(e, f);
 		}
 	}
 	if (e->grace_until_ns && now >= e->grace_until_ns && !e->filt.used) {

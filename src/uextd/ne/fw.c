@@ -105,7 +105,12 @@ static int run(char *const argv[], const char *input, size_t inlen, char *why, s
 	}
 	close(err[0]);
 	out[olen] = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+	pid_t w;
+	while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {}
+	if (w != pid) { /* someone else reaped it: its status is unknown, so no success */
+		snprintf(why, whylen, "%s: exit status lost", argv[0]);
+		return -ECHILD;
+	}
 	if (timed_out) {
 		snprintf(why, whylen, "%s timed out", argv[0]);
 		return -ETIMEDOUT;
