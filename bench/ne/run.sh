@@ -12,8 +12,11 @@
 #   nfq-all     (not by default; T1 only) every OUTPUT packet queued, no conntrack shortcut
 #   opensnitch  Debian's opensnitchd (installed if missing, never as a host service), its
 #               default config unchanged, one allow-always rule with operand true, no UI
-#   uext        config_uext_start/config_uext_stop from bench/ne/uext.sh when that file
-#               exists (see the stubs below for the contract); skipped otherwise
+#   uext        uextd with the bundled urlfilter extension, a block list that matches none
+#               of the traffic (every new flow is attributed, its Host read, and decided by
+#               the extension); bench/ne/uext.sh
+#   uext-cache  the same with the urlfilter's kernel-cached allows (cache_ttl_ms): a program
+#               going to the same destination again is answered in the kernel
 # Workloads (client in C -> server in S):
 #   T1   iperf3 -t 10 -O 1, 1 stream, Gbit/s
 #   C    bench/ne/connrate rate: 8 threads, 8 s, HTTP GET + Connection: close to nginx :80
@@ -31,7 +34,7 @@
 # them and deletes both namespaces (ne_lib.sh's reaper does it even on SIGKILL).
 #
 #   usage: bench/ne/run.sh BUILD_DIR [ROUNDS]      (ROUNDS default 2; one round ~2-3 min)
-#   env:   CONFIGS="none ct-rules nfq-floor opensnitch uext" WORKLOADS="T1 C L L6"
+#   env:   CONFIGS="none ct-rules nfq-floor opensnitch uext uext-cache" WORKLOADS="T1 C L L6"
 #          C_THREADS=8 C_SECONDS=8 L_COUNT=2000 T1_SECONDS=10 KEEP=1 (keep the work dir)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,7 +42,7 @@ SRC=$PWD
 [ $# -ge 1 ] || { echo "usage: bench/ne/run.sh BUILD_DIR [ROUNDS]" >&2; exit 2; }
 B=$(realpath -m "$1")
 ROUNDS=${2:-2}
-CONFIGS=${CONFIGS:-none ct-rules nfq-floor opensnitch uext}
+CONFIGS=${CONFIGS:-none ct-rules nfq-floor opensnitch uext uext-cache}
 WORKLOADS=${WORKLOADS:-T1 C L L6}
 C_THREADS=${C_THREADS:-8}
 C_SECONDS=${C_SECONDS:-8}
@@ -228,7 +231,7 @@ start_opensnitch() {
 }
 
 # uext: bench/ne/uext.sh, when it exists, replaces these two. Contract:
-#   config_uext_start  start uext's filter in "$NE_C" with an allow-all policy and return 0
+#   config_uext_start CFG  start uext's filter (CFG: uext or uext-cache) in "$NE_C" and return 0
 #                      once it intercepts; set FILTER_PIDS=(pids to account: CPU, RSS,
 #                      alive) and NFQ_QUEUES="queue numbers it binds" ("" if none). It may
 #                      use ne_bg_c NAME ... and set CFG_BG=NAME so the exit trap can stop it,
@@ -249,7 +252,7 @@ start_cfg() {
 	nfq-floor) start_floor "$FLOOR_RULES" ;;
 	nfq-all) start_floor "$ALL_RULES" ;;
 	opensnitch) start_opensnitch ;;
-	uext) config_uext_start ;;
+	uext | uext-cache) config_uext_start "$1" ;;
 	esac
 }
 # stop_cfg CFG: stops the filter, records its exit status and the rules it left in C.
@@ -261,11 +264,11 @@ stop_cfg() {
 		ne_stop osd 15
 		st=$NE_STOP_STATUS
 		;;
-	uext) config_uext_stop || log "  uext: config_uext_stop reported an unclean stop" ;;
+	uext | uext-cache) config_uext_stop || log "  $1: config_uext_stop reported an unclean stop" ;;
 	esac
 	CFG_BG=""
 	# opensnitch removes its own rules (counted before our flush); ours are flushed here
-	if [ "$1" = opensnitch ] || [ "$1" = uext ]; then rec rules_left "$(rules_flush_c)"; else rules_flush_c >/dev/null; fi
+	if [ "$1" = opensnitch ] || [ "${1%-cache}" = uext ]; then rec rules_left "$(rules_flush_c)"; else rules_flush_c >/dev/null; fi
 	[ -n "$st" ] && rec exit_status "$st"
 	[ "$1" = opensnitch ] && rm -rf "$OS_DIR"
 	return 0
@@ -360,7 +363,7 @@ for c in $CONFIGS; do
 	case $c in
 	nfq-floor | nfq-all) [ -x "$NFQ_FLOOR" ] || { log "ne/run.sh: $NFQ_FLOOR not built, $c skipped"; continue; } ;;
 	opensnitch) [ -x /usr/bin/opensnitchd ] || { log "ne/run.sh: opensnitchd missing, skipped"; continue; } ;;
-	none | ct-rules | uext) ;;
+	none | ct-rules | uext | uext-cache) ;;
 	*) log "ne/run.sh: unknown configuration '$c'"; exit 2 ;;
 	esac
 	ACTIVE+=("$c")
@@ -377,7 +380,7 @@ for ROUND in $(seq "$ROUNDS"); do
 		for WL in $WORKLOADS; do
 			[ "$CFG" = nfq-all ] && [ "$WL" != T1 ] && continue # throughput only, as the anchors
 			if ! start_cfg "$CFG"; then
-				if [ "$CFG" = uext ]; then SKIPPED="$SKIPPED uext"; rules_flush_c >/dev/null; break; fi
+				if [ "${CFG%-cache}" = uext ]; then SKIPPED="$SKIPPED $CFG"; rules_flush_c >/dev/null; break; fi
 				log "  $CFG: filter did not start; $WL skipped this round"
 				rec start_failed 1
 				stop_cfg "$CFG"

@@ -171,6 +171,7 @@ struct ne_engine {
 	bool armed;
 	char fw_why[256];
 	uint64_t grace_until_ns;
+	bool ticking; /* the timerfd is armed */
 	struct filter filt;
 	struct flow *slots[MAX_FLOWS];
 	uint32_t nflows;
@@ -1290,6 +1291,11 @@ static void on_tick(struct ne_engine *e)
 			if (!send_flow(e, f, ev, f->gather_dir, true)) flow_default(e, f);
 		}
 	}
+	if (!e->nflows && !e->grace_until_ns) { /* idle: an idle engine sleeps */
+		struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+		timerfd_settime(e->tfd, 0, &its, NULL);
+		e->ticking = false;
+	}
 	if (e->grace_until_ns && now >= e->grace_until_ns && !e->filt.used) {
 		e->grace_until_ns = 0;
 		disarm(e);
@@ -1382,14 +1388,13 @@ static void *engine_main(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	bool ticking = true;
 	while (!atomic_load(&e->stop)) {
-		/* the tick runs only while something has a deadline: an idle engine sleeps */
-		bool want = e->nflows || e->grace_until_ns;
-		if (want != ticking) {
-			struct itimerspec its = { { 0, want ? TICK_MS * 1000000 : 0 }, { 0, want ? TICK_MS * 1000000 : 0 } };
+		/* The tick runs while something has a deadline and stops after an idle tick (not at
+		 * once: under load flows come and go every turn, and a timer call each turn costs). */
+		if (!e->ticking && (e->nflows || e->grace_until_ns)) {
+			struct itimerspec its = { { 0, TICK_MS * 1000000 }, { 0, TICK_MS * 1000000 } };
 			timerfd_settime(e->tfd, 0, &its, NULL);
-			ticking = want;
+			e->ticking = true;
 		}
 		struct epoll_event evs[16];
 		int n = epoll_wait(e->ep, evs, 16, -1);
@@ -1456,8 +1461,6 @@ int ne_engine_start(const struct ne_engine_config *cfg, struct ne_engine **ret, 
 		snprintf(why, whylen, "%s", strerror(errno));
 		goto fail;
 	}
-	struct itimerspec its = { { 0, TICK_MS * 1000000 }, { 0, TICK_MS * 1000000 } };
-	timerfd_settime(e->tfd, 0, &its, NULL);
 	if (cfg->sock_path) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		if (strlen(cfg->sock_path) >= sizeof sa.sun_path) {
