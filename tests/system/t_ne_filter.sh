@@ -114,6 +114,16 @@ fetch allowed.test http >/dev/null || fail "curl blocked by a rule for curl2"
 if CURL="$WORK/curl2" fetch allowed.test http >/dev/null; then fail "curl2 was not blocked"; fi
 ok "a rule for one executable blocks it and not another"
 
+# --- static rules (NEFilterRule): decided without asking the filter -------------------------
+stop_filter
+start_filter --peek 2048 --rule "drop,tcp,$NE_S4/32,443" --rule "allow,tcp,any,80" --rule "drop,any,any,0,exe=$WORK/curl2"
+if fetch allowed.test https >/dev/null; then fail "a static drop rule (address, port) let a flow through"; fi
+fetch allowed.test http >/dev/null || fail "a static allow rule did not allow"
+if CURL="$WORK/curl2" fetch allowed.test https 6 >/dev/null; then fail "a static executable rule did not drop"; fi
+[ ! -s "$ROOT/filter.out" ] || fail "flows decided by static rules reached the filter: $(head -2 "$ROOT/filter.out")"
+[ "$(ne_status .counters.exe_rule)" -ge 1 ] || fail "the executable rule was not counted"
+ok "static rules by address and port (in the kernel) and by executable (in uextd) never reach the filter"
+
 # --- Apple mode: new_flow at the SYN, peek, pause ----------------------------------------
 stop_filter
 start_filter --block blocked.test --peek 0 --want 1024 --pause-ms 200

@@ -684,7 +684,10 @@ int ne_attr_exe(struct ne_attr *a, struct ne_owner *o)
 	if (a && ids) {
 		for (int i = 0; i < EXE_CACHE_N; i++) {
 			e = &a->exe[i];
-			if (e->path && e->pid == o->pid && e->dev == o->exe_dev && e->ino == o->exe_ino) {
+			/* keyed by the executable the kernel saw at connect time, not by pid: every
+			 * process of one program costs one readlink (a program renamed since keeps
+			 * its old path here until it falls out of the cache) */
+			if (e->path && e->dev == o->exe_dev && e->ino == o->exe_ino) {
 				snprintf(o->exe, sizeof(o->exe), "%s", e->path);
 				return 0;
 			}
