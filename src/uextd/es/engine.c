@@ -27,6 +27,7 @@
 #include "uextd/es/fan.h"
 #include "uextd/es/procsrc.h"
 #include "uextd/es/proctab.h"
+#include "uextd/snapshot.h"
 
 #define MAX_CLIENTS ES_ENGINE_MAX_CLIENTS
 #define MAX_PENDING 1024
@@ -156,10 +157,8 @@ struct es_engine {
 	pthread_mutex_t lock;
 	struct es_engine_proc *sup;
 	size_t nsup;
-	/* status: the engine publishes a snapshot under lock when asked (and every 250 ms) */
-	json_t *status;
-	uint64_t status_gen;
-	pthread_cond_t status_cond;
+	/* status: the engine publishes a snapshot when asked (and every 250 ms) */
+	struct snapshot status;
 	/* counters */
 	uint64_t own_answered, no_client_allowed, defaults_allow, defaults_deny, kills, cached;
 	uint64_t kernel_lost, hash_skipped, fan_errors;
@@ -1999,11 +1998,7 @@ int es_engine_start(const struct es_engine_config *cfg, struct es_engine **ret, 
 	e->lfd = e->tfd = e->cmd[0] = e->cmd[1] = -1;
 	for (size_t k = 0; k < MAX_CLIENTS; k++) e->clients[k].evfd = e->clients[k].reqfd = -1;
 	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->status_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	snapshot_init(&e->status);
 	fan_probe(&e->fs);
 	e->ep = epoll_create1(EPOLL_CLOEXEC);
 	e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -2052,8 +2047,7 @@ fail:;
 	proctab_free(e->pt);
 	free(e->b);
 	free(e->b_spare);
-	json_decref(e->status);
-	pthread_cond_destroy(&e->status_cond);
+	snapshot_done(&e->status);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 	return err;
@@ -2090,8 +2084,7 @@ void es_engine_stop(struct es_engine *e)
 	free(e->b);
 	free(e->b_spare);
 	free(e->sup);
-	json_decref(e->status);
-	pthread_cond_destroy(&e->status_cond);
+	snapshot_done(&e->status);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
 }
@@ -2165,33 +2158,17 @@ static void publish_status(struct es_engine *e)
 		"clients_killed", (json_int_t)e->kills, "cached", (json_int_t)e->cached, "kernel_lost",
 		(json_int_t)(e->kernel_lost + fs.notify_overflows + fs.perm_overflows + ps.lost), "hash_skipped",
 		(json_int_t)e->hash_skipped, "verdict_errors", (json_int_t)e->fan_errors);
-	pthread_mutex_lock(&e->lock);
-	json_decref(e->status);
-	e->status = st;
-	e->status_gen++;
-	pthread_cond_broadcast(&e->status_cond);
-	pthread_mutex_unlock(&e->lock);
+	snapshot_publish(&e->status, st);
+}
+
+static bool ask_status(void *arg)
+{
+	struct es_engine *e = arg;
+	struct cmd c = { -1, 0 };
+	return write(e->cmd[1], &c, sizeof c) == (ssize_t)sizeof c;
 }
 
 json_t *es_engine_status(struct es_engine *e)
 {
-	/* Ask for a fresh snapshot and wait for it a little; a busy engine gives the last one. */
-	pthread_mutex_lock(&e->lock);
-	uint64_t gen = e->status_gen;
-	pthread_mutex_unlock(&e->lock);
-	struct cmd c = { -1, 0 };
-	bool asked = write(e->cmd[1], &c, sizeof c) == (ssize_t)sizeof c;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += 200000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&e->lock);
-	while (asked && e->status_gen == gen)
-		if (pthread_cond_timedwait(&e->status_cond, &e->lock, &until) != 0) break;
-	json_t *s = e->status ? json_deep_copy(e->status) : json_object();
-	pthread_mutex_unlock(&e->lock);
-	return s;
+	return snapshot_get(&e->status, ask_status, e, 200);
 }

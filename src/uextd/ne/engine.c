@@ -50,6 +50,7 @@
 #include "common/reasm.h"
 #include "common/util.h"
 #include "uextd/log.h"
+#include "uextd/snapshot.h"
 #include "uextd/ne/attr.h"
 #include "uextd/ne/fw.h"
 
@@ -183,11 +184,7 @@ struct ne_engine {
 	struct cg_slot *cgs;
 	struct counters n;
 	char *rec; /* one record being built */
-	/* status */
-	pthread_mutex_t lock;
-	pthread_cond_t status_cond;
-	json_t *status;
-	uint64_t status_gen;
+	struct snapshot status;
 };
 
 static uint64_t mono_ns(void)
@@ -1374,12 +1371,7 @@ static void publish_status(struct ne_engine *e)
 			       "forward", e->cfg.forward, "loopback", e->cfg.loopback, "why_not",
 			       e->armed ? "" : e->fw_why[0] ? e->fw_why : "no filter connected", "filter", filter,
 			       "attribution", attribution, "counters", counters);
-	pthread_mutex_lock(&e->lock);
-	json_decref(e->status);
-	e->status = st;
-	e->status_gen++;
-	pthread_cond_broadcast(&e->status_cond);
-	pthread_mutex_unlock(&e->lock);
+	snapshot_publish(&e->status, st);
 }
 
 static void *engine_main(void *arg)
@@ -1417,6 +1409,29 @@ static void *engine_main(void *arg)
 	return NULL;
 }
 
+/* Everything but the thread; what was never opened is -1 or NULL. */
+static void engine_free(struct ne_engine *e)
+{
+	queue_close(e);
+	ne_attr_close(e->attr);
+	if (e->lfd >= 0) {
+		close(e->lfd);
+		unlink(e->cfg.sock_path);
+	}
+	if (e->tfd >= 0) close(e->tfd);
+	if (e->ep >= 0) close(e->ep);
+	if (e->cmd[0] >= 0) close(e->cmd[0]), close(e->cmd[1]);
+	free(e->nfqbuf);
+	free(e->vbuf);
+	free(e->rec);
+	free(e->dns);
+	free(e->recent);
+	free(e->cgs);
+	free(e->spare);
+	snapshot_done(&e->status);
+	free(e);
+}
+
 int ne_engine_start(const struct ne_engine_config *cfg, struct ne_engine **ret, char *why, size_t whylen)
 {
 	struct ne_engine *e = calloc(1, sizeof *e);
@@ -1429,14 +1444,9 @@ int ne_engine_start(const struct ne_engine_config *cfg, struct ne_engine **ret, 
 	if (!e->cfg.mark_mask) e->cfg.mark_mask = DEFAULT_MASK;
 	e->fw = (struct ne_fw_config){ .queue = e->cfg.queue, .mark_mask = e->cfg.mark_mask, .fail_closed = e->cfg.fail_closed,
 				       .forward = e->cfg.forward, .loopback = e->cfg.loopback };
-	e->lfd = e->tfd = e->cmd[0] = e->cmd[1] = -1;
+	e->lfd = e->tfd = e->ep = e->cmd[0] = e->cmd[1] = -1;
 	e->filt.fd = -1;
-	pthread_mutex_init(&e->lock, NULL);
-	pthread_condattr_t ca; /* the status wait below counts on the monotonic clock */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&e->status_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	snapshot_init(&e->status);
 	int r = -ENOMEM;
 	e->nfqbuf = malloc(NFQ_BUF);
 	e->vbuf = malloc(VERDICT_BUF);
@@ -1503,18 +1513,7 @@ int ne_engine_start(const struct ne_engine_config *cfg, struct ne_engine **ret, 
 	*ret = e;
 	return 0;
 fail:
-	if (e->lfd >= 0) close(e->lfd);
-	if (e->tfd >= 0) close(e->tfd);
-	if (e->ep > 0) close(e->ep);
-	if (e->cmd[0] >= 0) close(e->cmd[0]), close(e->cmd[1]);
-	free(e->nfqbuf);
-	free(e->vbuf);
-	free(e->rec);
-	free(e->dns);
-	free(e->recent);
-	free(e->cgs);
-	json_decref(e->status);
-	free(e);
+	engine_free(e);
 	return r;
 }
 
@@ -1527,26 +1526,7 @@ void ne_engine_stop(struct ne_engine *e)
 	pthread_join(e->thread, NULL);
 	filter_close(e, true);
 	disarm(e);
-	ne_attr_close(e->attr);
-	if (e->lfd >= 0) {
-		close(e->lfd);
-		unlink(e->cfg.sock_path);
-	}
-	close(e->tfd);
-	close(e->ep);
-	close(e->cmd[0]);
-	close(e->cmd[1]);
-	free(e->nfqbuf);
-	free(e->vbuf);
-	free(e->rec);
-	free(e->dns);
-	free(e->recent);
-	free(e->cgs);
-	free(e->spare);
-	json_decref(e->status);
-	pthread_cond_destroy(&e->status_cond);
-	pthread_mutex_destroy(&e->lock);
-	free(e);
+	engine_free(e);
 }
 
 int ne_engine_adopt(struct ne_engine *e, int fd, pid_t pid)
@@ -1556,24 +1536,14 @@ int ne_engine_adopt(struct ne_engine *e, int fd, pid_t pid)
 	return 0;
 }
 
+static bool ask_status(void *arg)
+{
+	struct ne_engine *e = arg;
+	struct cmd c = { -1, 0 };
+	return write(e->cmd[1], &c, sizeof c) == (ssize_t)sizeof c;
+}
+
 json_t *ne_engine_status(struct ne_engine *e)
 {
-	pthread_mutex_lock(&e->lock);
-	uint64_t gen = e->status_gen;
-	pthread_mutex_unlock(&e->lock);
-	struct cmd c = { -1, 0 };
-	bool asked = write(e->cmd[1], &c, sizeof c) == (ssize_t)sizeof c;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += 200000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&e->lock);
-	while (asked && e->status_gen == gen)
-		if (pthread_cond_timedwait(&e->status_cond, &e->lock, &until) != 0) break;
-	json_t *s = e->status ? json_deep_copy(e->status) : json_object();
-	pthread_mutex_unlock(&e->lock);
-	return s;
+	return snapshot_get(&e->status, ask_status, e, 200);
 }

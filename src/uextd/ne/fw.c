@@ -249,6 +249,8 @@ int ne_fw_render(const struct ne_fw_config *c, int family, const void *rulesv, s
 	 * a dropped flow is reset. */
 	put(&o, "COMMIT\n*filter\n:UEXT_NE_POST - [0:0]\n");
 	put(&o, "-A UEXT_NE_POST -m mark --mark 0x0/0x%x -j RETURN\n", m);
+	/* the packets of allowed flows, nearly all of them: one more match and out */
+	put(&o, "-A UEXT_NE_POST -m connmark --mark 0x%x/0x%x -j RETURN\n", ne_fw_mark(c, NE_MARK_ALLOW), m);
 	static const enum ne_mark unsettled[] = { NE_MARK_NEW, NE_MARK_PEEK_OUT, NE_MARK_PEEK_IN, NE_MARK_PEEK_BOTH };
 	for (size_t i = 0; i < ARRAY_SIZE(unsettled); i++)
 		put(&o, "-A UEXT_NE_POST -m connmark --mark 0x%x/0x%x -j CONNMARK --save-mark --nfmask 0x%x --ctmask 0x%x\n",
