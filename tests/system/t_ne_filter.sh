@@ -189,6 +189,32 @@ wait "$LONG_PID" 2>/dev/null || true
 if fetch blocked.test http >/dev/null; then fail "after the restart blocked.test passed"; fi
 ok "uextd SIGKILLed mid-download: the download went on past $((size / 1000000)) MB, rules identical, filtering resumed"
 
+# --- inbound: a connection to a server in the client namespace is a flow too --------------
+cat >"$WORK/inbound_srv.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 8181)); s.listen(8)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    c.recv(4096); c.sendall(b"HTTP/1.0 200 OK\r\n\r\ninbound\n"); c.close()
+PY
+"${IN_C[@]}" python3 "$WORK/inbound_srv.py" >"$ROOT/inbound.out" 2>&1 &
+SRV_PID=$!
+wait_until 5 grep -q listening "$ROOT/inbound.out" || fail "inbound server did not start"
+body=$(ne_in_s timeout 5 curl -s --max-time 4 -H "Host: inbound.test" "http://$NE_C4:8181/") || fail "inbound connection failed"
+[ "$body" = inbound ] || fail "inbound body: '$body'"
+if ne_in_s timeout 5 curl -s --max-time 4 -H "Host: blocked.test" "http://$NE_C4:8181/" >/dev/null; then
+	fail "an inbound request for a blocked name passed"
+fi
+line=$(decisions '.direction == 2 and .lport == 8181 and .host == "inbound.test"' | tail -1)
+[ -n "$line" ] || fail "the filter saw no inbound flow: $(tail -2 "$ROOT/filter.out")"
+[ "$(jq -r .uid <<<"$line")" = 0 ] || fail "inbound flow not attributed to the listener's uid: $line"
+kill "$SRV_PID" 2>/dev/null
+wait "$SRV_PID" 2>/dev/null || true
+ok "inbound flows: seen with the local server's uid and the Host asked for, blocked by name"
+
 # --- hostile packets never crash the engine ---------------------------------------------
 "${IN_C[@]}" python3 - "$NE_S4" <<'EOF'
 import socket, sys, os, random
