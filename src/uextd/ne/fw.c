@@ -204,6 +204,9 @@ static void render_hook(struct out *o, const struct ne_fw_config *c, int family,
 {
 	uint32_t m = c->mark_mask;
 	const char *dev = inbound ? "-i" : "-o";
+	/* allowed flows, nearly every packet: out at the first match, their packet mark
+	 * untouched (the post chain then returns at its first match too) */
+	put(o, "-A %s -m connmark --mark 0x%x/0x%x -j RETURN\n", chain, ne_fw_mark(c, NE_MARK_ALLOW), m);
 	if (!c->loopback && !fwd) put(o, "-A %s %s lo -j RETURN\n", chain, dev);
 	put(o, "-A %s -m connmark ! --mark 0x0/0x%x -j CONNMARK --restore-mark --nfmask 0x%x --ctmask 0x%x\n", chain, m, m, m);
 	put(o, "-A %s -m mark --mark 0x0/0x%x -j %s\n", chain, m, schain);
