@@ -141,6 +141,7 @@ struct filter {
 	int fd;
 	pid_t pid;
 	bool used, ready, said_bye;
+	bool want_out; /* EPOLLOUT is on: the socket was full */
 	uint32_t first_data_peek;
 	struct new_rule *rules;
 	size_t nrules;
@@ -412,7 +413,8 @@ static void filter_flush(struct ne_engine *e)
 		ssize_t n = send(c->fd, c->out + c->out_off + 4, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-				ep_mod(e, c->fd, TAG(K_FILTER), EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+				if (!c->want_out) ep_mod(e, c->fd, TAG(K_FILTER), EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+				c->want_out = true;
 				return;
 			}
 			filter_close(e, false);
@@ -422,7 +424,8 @@ static void filter_flush(struct ne_engine *e)
 	}
 	if (c->used) {
 		c->out_len = c->out_off = 0;
-		ep_mod(e, c->fd, TAG(K_FILTER), EPOLLIN, EPOLL_CTL_MOD);
+		if (c->want_out) ep_mod(e, c->fd, TAG(K_FILTER), EPOLLIN, EPOLL_CTL_MOD);
+		c->want_out = false;
 	}
 }
 
