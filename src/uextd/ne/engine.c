@@ -105,7 +105,6 @@ struct flow {
 	bool has_seq0[2];
 	uint32_t want[2];    /* peek sizes asked for */
 	uint32_t sent[2];    /* bytes already shown to the filter */
-	bool seen_data[2];
 	struct held held[MAX_HELD];
 	uint32_t nheld;
 	uint64_t deadline_ns; /* FS_WAIT / FS_PAUSED: the filter's answer is due */
@@ -257,7 +256,6 @@ static struct flow *flow_new(struct ne_engine *e, const struct ne_tuple *t, uint
 	f->rs[0] = f->rs[1] = NULL;
 	f->nheld = 0;
 	f->want[0] = f->want[1] = f->sent[0] = f->sent[1] = 0;
-	f->seen_data[0] = f->seen_data[1] = false;
 	f->has_seq0[0] = f->has_seq0[1] = false;
 	f->deadline_ns = f->gather_ns = 0;
 	f->id = ((uint64_t)(++e->gen) << 16) | slot;
@@ -849,7 +847,6 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 				if (p->proto == IPPROTO_TCP) reasm_init(f->rs[dir], p->seq, UEXT_NE_PEEK_MAX);
 				else reasm_init(f->rs[dir], 0, UEXT_NE_PEEK_MAX);
 				reasm_add(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, p->payload, p->plen);
-				f->seen_data[dir] = true;
 				sniff(f);
 			}
 			bool complete = false;
@@ -891,7 +888,6 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 		reasm_init(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, UEXT_NE_PEEK_MAX);
 	}
 	reasm_add(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, p->payload, p->plen);
-	f->seen_data[dir] = true;
 	sniff(f);
 	bool complete = false;
 	switch (peek_step(e, f, dir, &complete)) {
