@@ -627,6 +627,43 @@ static void test_exit_reap(void **state)
 	proctab_free(t);
 }
 
+/* An exec record handled after the process exec'd again (setpriv, env and sudo exec the
+ * next program at once): the event is about the image its record names, not /proc's. */
+static bool exe_is(pid_t pid, const char *want)
+{
+	char l[64], buf[PATH_MAX];
+	snprintf(l, sizeof l, "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(l, buf, sizeof buf - 1);
+	if (n < 0) return false;
+	buf[n] = 0;
+	return strcmp(buf, want) == 0;
+}
+
+static void test_exec_again_before_read(void **state)
+{
+	char sleep_path[PATH_MAX], sh_path[PATH_MAX];
+	assert_non_null(realpath("/bin/sleep", sleep_path));
+	assert_non_null(realpath("/bin/sh", sh_path));
+	char *argv[] = {"/bin/sh", "-c", "exec /bin/sleep 100", NULL};
+	const struct proctab_proc *p;
+	struct proctab *t;
+	struct kid k;
+
+	assert_int_equal(proctab_new(64, &t), 0);
+	k = kid_spawn(tmpdir, "/bin/sh", argv, NULL);
+	assert_int_equal(write(k.go, "x", 1), 1); /* exec sh, which execs sleep */
+	for (int i = 0; i < 500 && !exe_is(k.pid, sleep_path); i++) usleep(10000);
+	assert_true(exe_is(k.pid, sleep_path));
+	/* the record of the first exec, read now: the sh image, the sh argv */
+	assert_int_equal(proctab_exec(t, k.pid, sh_path, "sh\0-c\0x", 9, 3, &p), 0);
+	assert_string_equal(p->exe, sh_path);
+	/* the record of the second: sleep */
+	assert_int_equal(proctab_exec(t, k.pid, sleep_path, "sleep\0100", 9, 2, &p), 0);
+	assert_string_equal(p->exe, sleep_path);
+	kid_kill(&k);
+	proctab_free(t);
+}
+
 /* comm "a) (b": fields are parsed after the last ')'; controlling tty resolved */
 static void test_stat_paren_comm_tty(void **state)
 {
@@ -729,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lru_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hash_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_reap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exec_again_before_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_paren_comm_tty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_and_kthread, setup, teardown),
 	};

@@ -903,6 +903,13 @@ int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char 
 			e->p.cwd = cwd;
 		}
 	}
+	if (rc == 0 && !e->p.kthread && *e->p.exe && exe_hint && exe_hint[0] == '/' && e->p.exe_st.st_ino) {
+		/* It may have exec'd again before /proc was read (setpriv, env, sudo exec the
+		 * next program at once): this event is about the image its record names. */
+		struct stat hs;
+		if (stat(exe_hint, &hs) == 0 && (hs.st_ino != e->p.exe_st.st_ino || hs.st_dev != e->p.exe_st.st_dev))
+			pt_set_exe_hint(e, old, exe_hint);
+	}
 	if (old && (!old->p.start_ns ||
 		    pt_ns_to_ticks(t, old->p.start_ns) == pt_ns_to_ticks(t, e->p.start_ns))) {
 		/* the same process: keep what exec does not change (an event's start time is
