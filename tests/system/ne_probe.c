@@ -7,6 +7,7 @@
  *   --cache-ttl MS    allow verdicts are cached in the kernel for MS
  *   --stall           stop itself (SIGSTOP) once connected: never answers, like a hung filter
  *   --pause-ms MS     PAUSE every flow, resume with the verdict MS later
+ *   --block-in STR    peek 512 inbound bytes of outbound TCP flows; drop those containing STR
  *   --rule SPEC       a static rule: allow|drop,tcp|udp|any,ADDR/PREFIX|any,PORT|0[,exe=PATH]
  */
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@
 
 static const char *blocks[32];
 static size_t nblocks;
-static const char *block_exe;
+static const char *block_exe, *block_in;
 static uint32_t want = 2048, cache_ttl;
 static int stall, pause_ms;
 static volatile sig_atomic_t quit;
@@ -95,13 +97,22 @@ static struct uext_ne_verdict decide(uext_ne_filter *fl, const struct uext_ne_fl
 static struct uext_ne_verdict on_new(uext_ne_filter *fl, const struct uext_ne_flow *f, void *ctx)
 {
 	(void)ctx;
+	if (block_in && f->protocol == IPPROTO_TCP && f->direction == UEXT_NE_OUTBOUND) {
+		report(f, "peek-in", "new");
+		return (struct uext_ne_verdict){ .action = UEXT_NE_PEEK, .peek_inbound = 512 };
+	}
 	return decide(fl, f, "new", 0);
 }
 
 static struct uext_ne_verdict on_data(uext_ne_filter *fl, const struct uext_ne_flow *f, int dir, const uint8_t *b,
 				      size_t len, int complete, void *ctx)
 {
-	(void)ctx, (void)dir, (void)b, (void)len, (void)complete;
+	(void)ctx, (void)complete;
+	if (block_in && dir == UEXT_NE_INBOUND) {
+		bool hit = memmem(b, len, block_in, strlen(block_in)) != NULL;
+		report(f, hit ? "drop" : "allow", "data-in");
+		return (struct uext_ne_verdict){ .action = hit ? UEXT_NE_DROP : UEXT_NE_ALLOW };
+	}
 	return decide(fl, f, "data", 1);
 }
 
@@ -139,7 +150,8 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = { { "block", 1, 0, 'b' },     { "block-exe", 1, 0, 'e' }, { "peek", 1, 0, 'p' },
 					      { "want", 1, 0, 'w' },      { "cache-ttl", 1, 0, 'c' }, { "stall", 0, 0, 's' },
-					      { "pause-ms", 1, 0, 'P' },  { "rule", 1, 0, 'r' },      { 0 } };
+					      { "pause-ms", 1, 0, 'P' },  { "rule", 1, 0, 'r' },      { "block-in", 1, 0, 'i' },
+					      { 0 } };
 	struct uext_ne_settings set = { 0 };
 	static struct uext_ne_rule rules[64];
 	int c;
@@ -147,6 +159,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'b': if (nblocks < 32) blocks[nblocks++] = optarg; break;
 		case 'e': block_exe = optarg; break;
+		case 'i': block_in = optarg; break;
 		case 'p': set.first_data_peek = (uint32_t)atoi(optarg); break;
 		case 'w': want = (uint32_t)atoi(optarg); break;
 		case 'c': cache_ttl = (uint32_t)atoi(optarg); break;

@@ -71,13 +71,16 @@ sclient() { # ADDR:PORT NAME
 	echo | ne_in_c timeout 10 openssl s_client -connect "$1" -servername "$2" -CAfile "$NE_CA" \
 		-verify_return_error -verify_hostname "$2" 2>&1
 }
-sclient "$NE_S4:443" blocked.test | grep -q 'Verify return code: 0 (ok)' || fail "s_client to nginx :443"
+# (output captured first: with pipefail, grep -q quitting early would fail the writer)
+out=$(sclient "$NE_S4:443" blocked.test)
+grep -q 'Verify return code: 0 (ok)' <<<"$out" || fail "s_client to nginx :443"
 ne_start_s_server || fail "s_server did not start"
 for a in "$NE_S4:4433" "[$NE_S6]:4433"; do
 	out=$(sclient "$a" other.test)
 	grep -q 'Verify return code: 0 (ok)' <<<"$out" || fail "s_client to s_server $a: $(tail -3 <<<"$out")"
 done
-ne_curl -4 https://allowed.test:4433/ | grep -q 's_server' || fail "https to s_server -www"
+out=$(ne_curl -4 https://allowed.test:4433/) || fail "https to s_server -www failed"
+grep -q 's_server' <<<"$out" || fail "https to s_server -www: unexpected page"
 ok "openssl s_client verifies nginx :443 and s_server :4433 (IPv4 and IPv6)"
 
 # --- teardown leaves nothing --------------------------------------------------------------

@@ -43,7 +43,7 @@ fetch() {
 	[ "$proto" = https ] && port=443 || port=80
 	"${IN_C[@]}" timeout 10 "${CURL:-curl}" -sk --max-time 8 --resolve "$name:$port:$addr" "$@" "$proto://$name/"
 }
-decisions() { jq -c "select($1)" "$ROOT/filter.out"; }
+decisions() { jq -cR "fromjson? | select($1)" "$ROOT/filter.out"; } # a line being written is skipped
 elapsed_ms() { local t0=$1; echo $(($(date +%s%N) / 1000000 - t0)); }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -96,11 +96,12 @@ ok "a $(stat -c %s "$NE_WWW/big" 2>/dev/null || echo large) byte download queued
 
 # --- DNS: a query is named by what it asks; answers name flows that carry no name --------
 if ne_dig blocked.test A >/dev/null; then fail "a DNS query for a blocked name was answered"; fi
-decisions '.rport == 53 and .host == "blocked.test" and .verdict == "drop"' | grep -q . || fail "the DNS query was not named"
+[ -n "$(decisions '.rport == 53 and .host == "blocked.test" and .verdict == "drop"')" ] || fail "the DNS query was not named"
 ne_dig other.test A >/dev/null || fail "DNS query for other.test failed"
 wait_until 5 ne_is .counters.dns_answers -ge 1 || fail "the DNS answer was not seen"
 "${IN_C[@]}" timeout 5 bash -c "exec 3<>/dev/tcp/$NE_S4/80; printf 'x' >&3" || true
-wait_until 5 sh -c "jq -c 'select(.host_source == 3 and .rport == 80)' '$ROOT/filter.out' | grep -q ." ||
+dns_named() { [ -n "$(decisions '.host_source == 3 and .rport == 80')" ]; }
+wait_until 5 dns_named ||
 	fail "a raw TCP flow was not named from DNS: $(tail -2 "$ROOT/filter.out")"
 line=$(decisions '.host_source == 3 and .rport == 80' | tail -1)
 [ "$(jq -r .host <<<"$line")" = other.test ] || fail "named wrong: $line"
@@ -124,6 +125,17 @@ if CURL="$WORK/curl2" fetch allowed.test https 6 >/dev/null; then fail "a static
 [ "$(ne_status .counters.exe_rule)" -ge 1 ] || fail "the executable rule was not counted"
 ok "static rules by address and port (in the kernel) and by executable (in uextd) never reach the filter"
 
+# --- a drop decided on bytes that came in: our socket is closed at once, not left waiting --
+stop_filter
+start_filter --peek 2048 --block-in "Content-Length: 11" # other.test's page, "other.test\n"
+fetch allowed.test http >/dev/null || fail "a response without the marker was dropped"
+t0=$(now_ms)
+if fetch other.test http >/dev/null; then fail "a response with the marker went through"; fi
+ms=$(elapsed_ms "$t0")
+[ "$ms" -lt 1500 ] || fail "the client waited $ms ms for a flow dropped on inbound bytes"
+[ "$(ne_status .counters.sockets_closed)" -ge 1 ] || fail "the local socket was not closed"
+ok "a flow dropped on its inbound bytes fails at once in the client ($ms ms)"
+
 # --- Apple mode: new_flow at the SYN, peek, pause ----------------------------------------
 stop_filter
 start_filter --block blocked.test --peek 0 --want 1024 --pause-ms 200
@@ -132,7 +144,7 @@ fetch allowed.test http >/dev/null || fail "paused then allowed flow failed"
 ms=$(elapsed_ms "$t0")
 [ "$ms" -ge 150 ] || fail "a paused flow went through in $ms ms"
 if fetch blocked.test http >/dev/null; then fail "blocked.test passed in SYN mode"; fi
-decisions '.verdict == "peek" and .event == "new"' | grep -q . || fail "no PEEK at new_flow"
+[ -n "$(decisions '.verdict == "peek" and .event == "new"')" ] || fail "no PEEK at new_flow"
 ok "SYN-time new_flow, PEEK of the request, PAUSE then resume ($ms ms)"
 
 # --- the filter dies: policy default, never a hang --------------------------------------
@@ -198,7 +210,11 @@ s.bind(("::", 8181)); s.listen(8)
 print("listening", flush=True)
 while True:
     c, _ = s.accept()
-    c.recv(4096); c.sendall(b"HTTP/1.0 200 OK\r\n\r\ninbound\n"); c.close()
+    try:  # a dropped flow's socket is closed under us (ECONNABORTED)
+        c.recv(4096); c.sendall(b"HTTP/1.0 200 OK\r\n\r\ninbound\n")
+    except OSError:
+        pass
+    c.close()
 PY
 "${IN_C[@]}" python3 "$WORK/inbound_srv.py" >"$ROOT/inbound.out" 2>&1 &
 SRV_PID=$!
@@ -211,7 +227,8 @@ fi
 line=$(decisions '.direction == 2 and .lport == 8181 and .host == "inbound.test"' | tail -1)
 [ -n "$line" ] || fail "the filter saw no inbound flow: $(tail -2 "$ROOT/filter.out")"
 [ "$(jq -r .uid <<<"$line")" = 0 ] || fail "inbound flow not attributed to the listener's uid: $line"
-kill "$SRV_PID" 2>/dev/null
+kill -0 "$SRV_PID" 2>/dev/null || fail "the inbound server died"
+kill "$SRV_PID" 2>/dev/null || true
 wait "$SRV_PID" 2>/dev/null || true
 ok "inbound flows: seen with the local server's uid and the Host asked for, blocked by name"
 

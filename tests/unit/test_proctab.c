@@ -655,10 +655,10 @@ static void test_exec_again_before_read(void **state)
 	for (int i = 0; i < 500 && !exe_is(k.pid, sleep_path); i++) usleep(10000);
 	assert_true(exe_is(k.pid, sleep_path));
 	/* the record of the first exec, read now: the sh image, the sh argv */
-	assert_int_equal(proctab_exec(t, k.pid, sh_path, "sh\0-c\0x", 9, 3, &p), 0);
+	assert_int_equal(proctab_exec(t, k.pid, sh_path, "sh\0-c\0x", sizeof "sh\0-c\0x", 3, &p), 0);
 	assert_string_equal(p->exe, sh_path);
 	/* the record of the second: sleep */
-	assert_int_equal(proctab_exec(t, k.pid, sleep_path, "sleep\0100", 9, 2, &p), 0);
+	assert_int_equal(proctab_exec(t, k.pid, sleep_path, "sleep\0100", sizeof "sleep\0100", 2, &p), 0);
 	assert_string_equal(p->exe, sleep_path);
 	kid_kill(&k);
 	proctab_free(t);

@@ -150,7 +150,7 @@ struct diag_res {
  * and the local end in idiag_dst, as UDP's exact lookup reads them (udp_dump_one:
  * "src and dst are swapped for historical reasons"); TCP reads them the other way. */
 static int diag_query(int fd, uint32_t seq, const struct ne_tuple *t, bool swap,
-		      struct diag_res *ret)
+		      struct diag_res *ret, uint16_t type)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -166,8 +166,8 @@ static int diag_query(int fd, uint32_t seq, const struct ne_tuple *t, bool swap,
 
 	memset(&req, 0, sizeof(req));
 	req.nlh.nlmsg_len = sizeof(req);
-	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.nlh.nlmsg_flags = NLM_F_REQUEST;
+	req.nlh.nlmsg_type = type;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST | (type == SOCK_DESTROY ? NLM_F_ACK : 0);
 	req.nlh.nlmsg_seq = seq;
 	req.r.sdiag_family = t->family;
 	req.r.sdiag_protocol = t->proto;
@@ -192,7 +192,7 @@ static int diag_query(int fd, uint32_t seq, const struct ne_tuple *t, bool swap,
 
 				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
 					return -EBADMSG;
-				return e->error ? e->error : -ENOENT;
+				return e->error ? e->error : type == SOCK_DESTROY ? 0 : -ENOENT;
 			}
 			if (h->nlmsg_type == NLMSG_DONE)
 				return -ENOENT;
@@ -220,9 +220,9 @@ static int diag_lookup(int fd, uint32_t *seq, const struct ne_tuple *t, struct d
 	bool udp = t->proto == IPPROTO_UDP;
 	int r;
 
-	r = diag_query(fd, ++*seq, t, udp, ret);
+	r = diag_query(fd, ++*seq, t, udp, ret, SOCK_DIAG_BY_FAMILY);
 	if (r == -ENOENT && udp)
-		r = diag_query(fd, ++*seq, t, false, ret); /* in case a kernel un-swaps them */
+		r = diag_query(fd, ++*seq, t, false, ret, SOCK_DIAG_BY_FAMILY); /* in case a kernel un-swaps them */
 	return r;
 }
 
@@ -748,4 +748,21 @@ void ne_attr_close(struct ne_attr *a)
 	if (a->cg_fd >= 0)
 		close(a->cg_fd);
 	free(a);
+}
+
+int ne_attr_destroy(struct ne_attr *a, const struct ne_tuple *t)
+{
+	struct diag_res d;
+	uint32_t seq = 0;
+	int fd, r;
+
+	if (t->proto != IPPROTO_TCP)
+		return -EOPNOTSUPP;
+	fd = a ? a->diag_fd : diag_open();
+	if (fd < 0)
+		return fd;
+	r = diag_query(fd, a ? ++a->diag_seq : ++seq, t, false, &d, SOCK_DESTROY);
+	if (!a)
+		close(fd);
+	return r;
 }

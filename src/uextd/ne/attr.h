@@ -111,6 +111,10 @@ struct ne_attr_stats {
 void ne_attr_stats(struct ne_attr *a, struct ne_attr_stats *ret);
 
 /* Detach the programs, free the maps, close the sock_diag socket. Accepts NULL. */
+/* Close the local TCP socket of tuple t at once (sock_diag SOCK_DESTROY: its owner sees
+ * ECONNABORTED), for a flow dropped on bytes that came in. a may be NULL. 0, or -errno
+ * (-EOPNOTSUPP: not TCP, or a kernel without CONFIG_INET_DIAG_DESTROY; -ENOENT). */
+int ne_attr_destroy(struct ne_attr *a, const struct ne_tuple *t);
 void ne_attr_close(struct ne_attr *a);
 
 /* The mount point of the cgroup v2 hierarchy (first "cgroup2" line of

@@ -107,6 +107,7 @@ struct flow {
 	uint32_t sent[2];    /* bytes already shown to the filter */
 	struct held held[MAX_HELD];
 	uint32_t nheld;
+	bool held_in; /* a held packet came in: a drop's RST goes to the peer, not our socket */
 	uint64_t deadline_ns; /* FS_WAIT / FS_PAUSED: the filter's answer is due */
 	uint64_t gather_ns;   /* held bytes of an incomplete hello or head are shown at this time */
 	int8_t gather_dir;
@@ -153,7 +154,7 @@ struct filter {
 struct counters {
 	uint64_t packets, flows, allowed, dropped, peeks, paused, defaults_allow, defaults_deny, deadline_misses,
 		held_dropped, dns_answers, attr_kernel, attr_diag, attr_uid, attr_none, exe_rule, cache_set, midstream,
-		nfq_enobufs, verdict_errors, table_full, malformed;
+		nfq_enobufs, verdict_errors, table_full, malformed, destroyed;
 };
 
 struct ne_engine {
@@ -255,6 +256,7 @@ static struct flow *flow_new(struct ne_engine *e, const struct ne_tuple *t, uint
 	f->owner.exe[0] = f->owner.comm[0] = 0;
 	f->rs[0] = f->rs[1] = NULL;
 	f->nheld = 0;
+	f->held_in = false;
 	f->want[0] = f->want[1] = f->sent[0] = f->sent[1] = 0;
 	f->has_seq0[0] = f->has_seq0[1] = false;
 	f->deadline_ns = f->gather_ns = 0;
@@ -290,6 +292,12 @@ static void flow_decide(struct ne_engine *e, struct flow *f, enum ne_mark m)
 	if (m == NE_MARK_ALLOW && f->proto == IPPROTO_UDP && f->direction == UEXT_NE_OUTBOUND && f->t.rport == 53)
 		m = NE_MARK_DNS; /* keep reading its answers */
 	for (uint32_t i = 0; i < f->nheld; i++) verdict(e, f->held[i].id, f->held[i].mark, NF_ACCEPT, (int)m);
+	/* REJECT answers the packet's sender: when what was dropped came in, our own socket
+	 * is closed here so its program fails at once too, instead of waiting for data */
+	if (m == NE_MARK_DROP && f->held_in && f->proto == IPPROTO_TCP && f->direction != UEXT_NE_FORWARD) {
+		vflush(e); /* the RST first */
+		if (ne_attr_destroy(e->attr, &f->t) == 0) e->n.destroyed++;
+	}
 	if (m == NE_MARK_DROP) e->n.dropped++;
 	else e->n.allowed++;
 	struct recent *r = &e->recent[f->hash % RECENT_SLOTS];
@@ -676,6 +684,7 @@ static void hold(struct ne_engine *e, struct flow *f, const struct pkt *p)
 		return;
 	}
 	f->held[f->nheld++] = (struct held){ p->id, p->mark };
+	if (p->hook == NF_INET_LOCAL_IN) f->held_in = true;
 }
 
 static bool exe_rule(struct ne_engine *e, struct flow *f, enum ne_mark *ret)
@@ -1358,6 +1367,7 @@ static void publish_status(struct ne_engine *e)
 		"nfq_enobufs", (json_int_t)n->nfq_enobufs, "verdict_errors", (json_int_t)n->verdict_errors, "table_full",
 		(json_int_t)n->table_full, "malformed", (json_int_t)n->malformed, "kernel_cache_set", (json_int_t)n->cache_set,
 		"kernel_cache_hits", (json_int_t)as.cache_hits, "flows_pending", (json_int_t)e->nflows);
+	json_object_set_new(counters, "sockets_closed", json_integer((json_int_t)n->destroyed));
 	queue_counters(e, counters);
 	json_t *attribution = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "kernel", e->attr ? "ebpf" : "none", "why_not",
 					e->attr ? "" : e->attr_why[0] ? e->attr_why : "loaded when a filter connects",
