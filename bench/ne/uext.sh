@@ -5,7 +5,8 @@
 # matches none of the benchmark's traffic: every new flow is queued, attributed, named from
 # its Host or SNI, and decided by the extension. uext-cache also lets the urlfilter cache
 # its allows in the kernel (cache_ttl_ms), so a program going to the same destination
-# again is answered by the eBPF connect hook without being queued.
+# again is answered by the eBPF connect hook without being queued. UEXTD_ARGS: more uextd
+# options (e.g. --ne-cgroup DIR with an empty cgroup, to measure without the eBPF hooks).
 
 UEXT_R=""
 UEXT_PID=""
@@ -19,7 +20,7 @@ config_uext_start() { # CFG
 		return 1
 	}
 	UEXT_R=$(mktemp -d "$WORK/uext.XXXXXX") && chmod 0755 "$UEXT_R" || return 1
-	nsenter --net="/run/netns/$NE_C" timeout -s KILL 900 "$B/src/uextd/uextd" --root "$UEXT_R" --no-es \
+	nsenter --net="/run/netns/$NE_C" timeout -s KILL 900 "$B/src/uextd/uextd" --root "$UEXT_R" --no-es ${UEXTD_ARGS:-} \
 		>"$UEXT_R/uextd.log" 2>&1 </dev/null &
 	UEXT_PID=$!
 	uext_ctl status >/dev/null || { log "  $cfg: uextd did not start: $(tail -3 "$UEXT_R/uextd.log")"; return 1; }
