@@ -13,6 +13,7 @@ PKGS=(
 	iptables libnetfilter-queue-dev libmnl-dev conntrack
 	# real peers of the network tests, run inside namespaces the tests create
 	nginx dnsmasq-base curl openssl iperf3
+	python3-minimal  # small socket peers of t_ne_filter (an inbound server, hostile bytes)
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -25,6 +26,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	echo "deps.sh: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# The tests' peers (nginx, dnsmasq, iperf3) run only inside namespaces the tests make:
+	# the packages must not start them as host services (invoke-rc.d asks policy-rc.d).
+	own_policy=0
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod 755 /usr/sbin/policy-rc.d
+		own_policy=1
+	fi
+	trap 'if [ $own_policy = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
