@@ -4,7 +4,7 @@
 #include "uext/es.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,12 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/eswire.h"
-#include "common/paths.h"
 #include "lib/internal.h"
 
 #define API __attribute__((visibility("default")))
@@ -411,41 +409,13 @@ out:
  * Connecting
  * -------------------------------------------------------------------------------- */
 
-static int connect_path(void)
-{
-	struct uext_paths p;
-	if (uext_paths_init(&p, uext_paths_root_from_env(NULL)) < 0) return -ENAMETOOLONG;
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	if (strlen(p.es) >= sizeof a.sun_path) return -ENAMETOOLONG;
-	strcpy(a.sun_path, p.es);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0) return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
-}
-
-static int wait_readable(int fd, int ms)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-	for (;;) {
-		int n = poll(&p, 1, ms);
-		if (n > 0) return 0;
-		if (n == 0) return -ETIMEDOUT;
-		if (errno != EINTR) return -errno;
-	}
-}
-
 /* Receive the welcome and the request socket that comes with it. */
 static int recv_welcome(int fd, struct esw_welcome *w, int *ret_fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { w, sizeof *w };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
-	int r = wait_readable(fd, REQ_TIMEOUT_MS);
+	int r = uext_lib_wait_readable(fd, REQ_TIMEOUT_MS);
 	if (r < 0) return r;
 	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n < 0) return -errno;
@@ -470,7 +440,7 @@ API es_new_client_result_t uext_es_client_new(es_client_t **ret, uint32_t flags,
 	int r = uext_ext_es_connect(&fd);
 	if (r == -EPERM) return ES_NEW_CLIENT_RESULT_ERR_NOT_ENTITLED;
 	if (r == -ENOTCONN) {
-		fd = connect_path();
+		fd = uext_lib_connect_engine(UEXT_LIB_ENGINE_ES);
 		if (fd == -EACCES || fd == -EPERM) return ES_NEW_CLIENT_RESULT_ERR_NOT_PRIVILEGED;
 		if (fd < 0) return ES_NEW_CLIENT_RESULT_ERR_INTERNAL;
 	} else if (r < 0) {
@@ -560,7 +530,7 @@ static int request(es_client_t *c, uint32_t op, uint32_t arg0, const audit_token
 		r = -errno;
 	} else {
 		for (;;) {
-			r = wait_readable(c->reqsock, REQ_TIMEOUT_MS);
+			r = uext_lib_wait_readable(c->reqsock, REQ_TIMEOUT_MS);
 			if (r < 0) break;
 			ssize_t n = recv(c->reqsock, rbuf, ESW_MAX_REQ, 0);
 			if (n <= 0) {

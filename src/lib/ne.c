@@ -3,18 +3,15 @@
  * their verdicts in one datagram. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <uext/ne.h>
 
 #include "common/newire.h"
-#include "common/paths.h"
 #include "lib/internal.h"
 
 #define API __attribute__((visibility("default")))
@@ -30,37 +27,6 @@ struct uext_ne_filter {
 	struct new_verdict out[MAX_BATCH];
 	size_t nout;
 };
-
-static int wait_readable(int fd, int ms)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-	int r;
-	while ((r = poll(&p, 1, ms)) < 0 && errno == EINTR) {}
-	if (r < 0) return -errno;
-	return r == 0 ? -ETIMEDOUT : 0;
-}
-
-static int connect_path(void)
-{
-	struct uext_paths p;
-	int r = uext_paths_init(&p, uext_paths_root_from_env(NULL));
-	if (r < 0) return r;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char path[sizeof sa.sun_path];
-	size_t n = strlen(p.run);
-	if (n + sizeof "/ne.sock" > sizeof path) return -ENAMETOOLONG;
-	memcpy(path, p.run, n);
-	memcpy(path + n, "/ne.sock", sizeof "/ne.sock");
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0) return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		r = errno == ENOENT ? -ECONNREFUSED : -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 /* HELLO or SETTINGS: the header and the rules in one datagram. */
 static int send_settings(int fd, uint32_t op, const struct uext_ne_settings *s)
@@ -109,13 +75,13 @@ API int uext_ne_filter_new(uext_ne_filter **ret, const struct uext_ne_filter_cal
 	int fd = -1;
 	int r = uext_ext_ne_connect(&fd);
 	if (r == -ENOTCONN) {
-		fd = connect_path();
-		if (fd < 0) return fd;
+		fd = uext_lib_connect_engine(UEXT_LIB_ENGINE_NE);
+		if (fd < 0) return fd == -ENOENT ? -ECONNREFUSED : fd;
 	} else if (r < 0) {
 		return r;
 	}
 	struct new_reply w;
-	if ((r = send_settings(fd, NEW_HELLO, settings)) < 0 || (r = wait_readable(fd, HELLO_TIMEOUT_MS)) < 0) goto fail;
+	if ((r = send_settings(fd, NEW_HELLO, settings)) < 0 || (r = uext_lib_wait_readable(fd, HELLO_TIMEOUT_MS)) < 0) goto fail;
 	ssize_t n = recv(fd, &w, sizeof w, 0);
 	if (n != (ssize_t)sizeof w || w.op != NEW_WELCOME) {
 		r = n < 0 ? -errno : -EPROTO;
@@ -251,7 +217,7 @@ API int uext_ne_filter_run(uext_ne_filter *f)
 {
 	f->stop = false;
 	while (!f->stop) {
-		int r = wait_readable(f->fd, -1);
+		int r = uext_lib_wait_readable(f->fd, -1);
 		if (r < 0) return r;
 		if ((r = uext_ne_filter_dispatch(f)) < 0) return r;
 	}
