@@ -235,14 +235,14 @@ static __always_inline int on_addr(struct bpf_sock_addr *ctx, __u8 family, bool 
 	}
 
 	cookie = bpf_get_socket_cookie(ctx);
+	k.family = fam;
+	k.proto = proto;
+	k.lport = sk->src_port;
+	k.rport = rport;
+	__builtin_memcpy(k.laddr, laddr, 16);
+	__builtin_memcpy(k.raddr, raddr, 16);
 	if (send) {
 		/* per datagram: skip the writes when this thread already owns the tuple */
-		k.family = fam;
-		k.proto = proto;
-		k.lport = sk->src_port;
-		k.rport = rport;
-		__builtin_memcpy(k.laddr, laddr, 16);
-		__builtin_memcpy(k.raddr, raddr, 16);
 		old = bpf_map_lookup_elem(&flows, &k);
 		if (old && old->cookie == cookie &&
 		    old->tid == (__u32)bpf_get_current_pid_tgid())
@@ -253,17 +253,8 @@ static __always_inline int on_addr(struct bpf_sock_addr *ctx, __u8 family, bool 
 	count(NE_CNT_RECORDS);
 	/* UDP: the tuple is complete when the port is known (see the header comment);
 	 * TCP: sockops writes it once connect() has chosen the port */
-	if (proto == IPPROTO_UDP && sk->src_port) {
-		if (!send) {
-			k.family = fam;
-			k.proto = proto;
-			k.lport = sk->src_port;
-			k.rport = rport;
-			__builtin_memcpy(k.laddr, laddr, 16);
-			__builtin_memcpy(k.raddr, raddr, 16);
-		}
+	if (proto == IPPROTO_UDP && sk->src_port)
 		bpf_map_update_elem(&flows, &k, &o, BPF_ANY);
-	}
 	if (!send)
 		vcache_check(ctx, &o, fam, raddr, rport);
 	return 1;

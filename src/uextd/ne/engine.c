@@ -93,6 +93,7 @@ struct flow {
 	uint32_t hnext; /* hash chain (slot + 1, 0 = end) */
 	uint8_t state, direction, proto, family;
 	uint8_t host_source, midstream;
+	bool head_partial; /* the initiator's bytes are a TLS hello or HTTP head not yet whole */
 	uint32_t flags;
 	struct ne_tuple t; /* local / remote */
 	struct ne_owner owner;
@@ -257,6 +258,7 @@ static struct flow *flow_new(struct ne_engine *e, const struct ne_tuple *t, uint
 	f->rs[0] = f->rs[1] = NULL;
 	f->nheld = 0;
 	f->held_in = false;
+	f->head_partial = false;
 	f->want[0] = f->want[1] = f->sent[0] = f->sent[1] = 0;
 	f->has_seq0[0] = f->has_seq0[1] = false;
 	f->deadline_ns = f->gather_ns = 0;
@@ -317,11 +319,17 @@ static void flow_release(struct ne_engine *e, struct flow *f)
 	f->nheld = 0;
 }
 
-static void flow_default(struct ne_engine *e, struct flow *f)
+/* The policy's answer when no filter gives one (counted). */
+static enum ne_mark policy_default(struct ne_engine *e)
 {
 	if (e->cfg.fail_closed) e->n.defaults_deny++;
 	else e->n.defaults_allow++;
-	flow_decide(e, f, e->cfg.fail_closed ? NE_MARK_DROP : NE_MARK_ALLOW);
+	return e->cfg.fail_closed ? NE_MARK_DROP : NE_MARK_ALLOW;
+}
+
+static void flow_default(struct ne_engine *e, struct flow *f)
+{
+	flow_decide(e, f, policy_default(e));
 }
 
 /* ==================================================================================
@@ -507,11 +515,8 @@ static bool send_flow(struct ne_engine *e, struct flow *f, int event, int dir, b
 	r->url_off = rec_str(rec, &off, f->url);
 	r->alpn_off = rec_str(rec, &off, f->alpn);
 	r->cgroup_off = rec_str(rec, &off, f->cgroup);
-	for (int d = 0; d < 2; d++) {
-		uint64_t have = f->rs[d] ? reasm_contiguous(f->rs[d]) : 0;
-		if (d == 0) r->bytes_out = have;
-		else r->bytes_in = have;
-	}
+	r->bytes_out = f->rs[0] ? reasm_contiguous(f->rs[0]) : 0;
+	r->bytes_in = f->rs[1] ? reasm_contiguous(f->rs[1]) : 0;
 	if (dir >= 0 && f->rs[dir]) {
 		size_t n = reasm_contiguous(f->rs[dir]);
 		uint32_t want = f->want[dir] ? f->want[dir] : e->filt.first_data_peek;
@@ -604,12 +609,13 @@ static int parse_ip(struct pkt *p, const uint8_t *b, size_t len)
 	return 0;
 }
 
-/* Parse what the peeked bytes say about the host: TLS SNI, HTTP Host and URL. */
 static int init_dir(const struct flow *f)
 {
 	return f->direction == UEXT_NE_INBOUND ? 1 : 0; /* the bytes of the side that connected */
 }
 
+/* Parse what the initiator's peeked bytes say: TLS SNI, HTTP Host and URL, a DNS query's
+ * name, and whether a hello or request head is still incomplete (head_partial). */
 static void sniff(struct flow *f)
 {
 	int d0 = init_dir(f);
@@ -629,6 +635,7 @@ static void sniff(struct flow *f)
 	}
 	struct np_tls_hello h;
 	int r = np_tls_client_hello(d, n, &h);
+	f->head_partial = r == NP_NEED_MORE;
 	if (r == NP_OK || r == NP_NEED_MORE || r == NP_NONE) f->flags |= UEXT_NE_FLOW_TLS;
 	if (r == NP_OK) {
 		strlcpy_(f->host, h.sni, sizeof f->host);
@@ -639,7 +646,9 @@ static void sniff(struct flow *f)
 	}
 	if (r != NP_NOT_THIS) return;
 	struct np_http_req q;
-	if (np_http_request(d, n, &q) == NP_OK && q.host[0]) {
+	r = np_http_request(d, n, &q);
+	f->head_partial = r == NP_NEED_MORE;
+	if (r == NP_OK && q.host[0]) {
 		strlcpy_(f->host, q.host, sizeof f->host);
 		f->host_source = UEXT_NE_HOST_HTTP;
 		np_http_url(&q, f->url, sizeof f->url);
@@ -666,14 +675,8 @@ static enum peek_step peek_step(struct ne_engine *e, struct flow *f, int dir, bo
 		*complete = have < want;
 		return PK_SHOW;
 	}
-	if (dir != init_dir(f) || f->proto != IPPROTO_TCP) return PK_SHOW;
-	const uint8_t *d = reasm_data(f->rs[dir]);
-	struct np_tls_hello h;
-	int r = np_tls_client_hello(d, have, &h);
-	if (r == NP_NEED_MORE) return PK_GATHER;
-	if (r != NP_NOT_THIS) return PK_SHOW;
-	struct np_http_req q;
-	return np_http_request(d, have, &q) == NP_NEED_MORE ? PK_GATHER : PK_SHOW;
+	/* sniff() parsed these bytes just before */
+	return dir == init_dir(f) && f->proto == IPPROTO_TCP && f->head_partial ? PK_GATHER : PK_SHOW;
 }
 
 static void hold(struct ne_engine *e, struct flow *f, const struct pkt *p)
@@ -758,9 +761,31 @@ static void packet_tuple(const struct pkt *p, struct ne_tuple *t, bool *from_loc
 
 static void answer_default(struct ne_engine *e, const struct pkt *p)
 {
-	if (e->cfg.fail_closed) e->n.defaults_deny++;
-	else e->n.defaults_allow++;
-	verdict(e, p->id, p->mark, NF_ACCEPT, e->cfg.fail_closed ? NE_MARK_DROP : NE_MARK_ALLOW);
+	verdict(e, p->id, p->mark, NF_ACCEPT, (int)policy_default(e));
+}
+
+/* Add the packet's payload to direction dir's peek buffer (made on first use) and parse
+ * what it says. false: no memory for the buffer. */
+static bool take_bytes(struct flow *f, int dir, const struct pkt *p)
+{
+	uint32_t seq = p->proto == IPPROTO_TCP ? p->seq : 0;
+	if (!f->rs[dir]) {
+		if (!(f->rs[dir] = malloc(sizeof(struct reasm)))) return false;
+		reasm_init(f->rs[dir], seq, UEXT_NE_PEEK_MAX);
+	}
+	reasm_add(f->rs[dir], seq, p->payload, p->plen);
+	sniff(f);
+	return true;
+}
+
+/* Send the flow to the filter (event ev, the bytes of dir when >= 0) and wait for its
+ * answer until the deadline; the policy answers if it cannot be sent. */
+static void ask_filter(struct ne_engine *e, struct flow *f, int ev, int dir, bool complete)
+{
+	f->state = FS_WAIT;
+	f->gather_ns = 0;
+	f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
+	if (!send_flow(e, f, ev, dir, complete)) flow_default(e, f);
 }
 
 static void on_packet(struct ne_engine *e, struct pkt *p)
@@ -850,30 +875,17 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 			flow_decide(e, f, m);
 			return;
 		}
-		if (p->plen) { /* first data: buffer it */
-			f->rs[dir] = malloc(sizeof(struct reasm));
-			if (f->rs[dir]) {
-				if (p->proto == IPPROTO_TCP) reasm_init(f->rs[dir], p->seq, UEXT_NE_PEEK_MAX);
-				else reasm_init(f->rs[dir], 0, UEXT_NE_PEEK_MAX);
-				reasm_add(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, p->payload, p->plen);
-				sniff(f);
-			}
-			bool complete = false;
-			bool lazy = p->proto == IPPROTO_TCP && e->filt.first_data_peek && !f->midstream;
-			hold(e, f, p);
-			if (lazy && f->rs[dir] && peek_step(e, f, dir, &complete) == PK_GATHER) {
-				/* more of the hello to come: hold this segment, keep gathering */
-				f->gather_ns = mono_ns() + GATHER_NS;
-				f->gather_dir = (int8_t)dir;
-				return;
-			}
-			f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
-			if (!send_flow(e, f, NEW_EV_NEW, f->rs[dir] ? dir : -1, complete)) flow_default(e, f);
+		hold(e, f, p);
+		bool has = p->plen && take_bytes(f, dir, p); /* first data: buffer it */
+		bool complete = false;
+		bool lazy = p->proto == IPPROTO_TCP && e->filt.first_data_peek && !f->midstream;
+		if (has && lazy && peek_step(e, f, dir, &complete) == PK_GATHER) {
+			/* more of the hello to come: hold this segment, keep gathering */
+			f->gather_ns = mono_ns() + GATHER_NS;
+			f->gather_dir = (int8_t)dir;
 			return;
 		}
-		hold(e, f, p);
-		f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
-		if (!send_flow(e, f, NEW_EV_NEW, -1, false)) flow_default(e, f);
+		ask_filter(e, f, NEW_EV_NEW, has ? dir : -1, complete);
 		return;
 	}
 
@@ -889,15 +901,10 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 		verdict(e, p->id, p->mark, NF_ACCEPT, -1);
 		return;
 	}
-	if (!f->rs[dir]) {
-		if (!(f->rs[dir] = malloc(sizeof(struct reasm)))) {
-			verdict(e, p->id, p->mark, NF_ACCEPT, -1);
-			return;
-		}
-		reasm_init(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, UEXT_NE_PEEK_MAX);
+	if (!take_bytes(f, dir, p)) {
+		verdict(e, p->id, p->mark, NF_ACCEPT, -1);
+		return;
 	}
-	reasm_add(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, p->payload, p->plen);
-	sniff(f);
 	bool complete = false;
 	switch (peek_step(e, f, dir, &complete)) {
 	case PK_PASS:
@@ -911,11 +918,7 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 	case PK_SHOW: break;
 	}
 	hold(e, f, p);
-	f->gather_ns = 0;
-	f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
-	int ev = f->state == FS_WAIT ? NEW_EV_NEW : NEW_EV_DATA;
-	f->state = FS_WAIT;
-	if (!send_flow(e, f, ev, dir, complete)) flow_default(e, f);
+	ask_filter(e, f, f->state == FS_WAIT ? NEW_EV_NEW : NEW_EV_DATA, dir, complete);
 }
 
 static int nfq_cb(const struct nlmsghdr *nlh, void *data)
@@ -1144,8 +1147,7 @@ static void apply_verdict(struct ne_engine *e, const struct new_verdict *v)
 			f->want[0] = w0;
 			f->want[1] = w1;
 			int d = w0 ? 0 : 1;
-			f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
-			if (!send_flow(e, f, NEW_EV_DATA, f->rs[d] ? d : -1, true)) flow_default(e, f);
+			ask_filter(e, f, NEW_EV_DATA, f->rs[d] ? d : -1, true);
 			break;
 		}
 		if (!w0 && !w1) { /* peek nothing = allow */
@@ -1289,11 +1291,7 @@ static void on_tick(struct ne_engine *e)
 			flow_free(e, f); /* idle: its later packets start over */
 		} else if (f->gather_ns && now >= f->gather_ns) {
 			/* the rest of a hello or head did not come: show what there is */
-			int ev = f->state == FS_WAIT ? NEW_EV_NEW : NEW_EV_DATA;
-			f->gather_ns = 0;
-			f->state = FS_WAIT;
-			f->deadline_ns = now + (uint64_t)e->cfg.deadline_ms * 1000000ull;
-			if (!send_flow(e, f, ev, f->gather_dir, true)) flow_default(e, f);
+			ask_filter(e, f, f->state == FS_WAIT ? NEW_EV_NEW : NEW_EV_DATA, f->gather_dir, true);
 		}
 	}
 	if (!e->nflows && !e->grace_until_ns) { /* idle: an idle engine sleeps */

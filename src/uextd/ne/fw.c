@@ -41,8 +41,10 @@ enum ne_mark ne_fw_mark_of(const struct ne_fw_config *cfg, uint32_t mark)
 	return (enum ne_mark)((mark & cfg->mark_mask) >> mask_shift(cfg->mark_mask));
 }
 
-/* Run argv with input on stdin; stderr (first line) into why. 0, or -EIO / -errno. */
-static int run(char *const argv[], const char *input, size_t inlen, char *why, size_t whylen)
+/* Run argv with input on stdin. The first line of its output (stdout and stderr) goes to
+ * line (may be NULL); on failure, why says what went wrong. 0, or -EIO / -errno. */
+static int run(char *const argv[], const char *input, size_t inlen, char *line, size_t linelen, char *why,
+	       size_t whylen)
 {
 	int in[2], err[2];
 	if (pipe2(in, O_CLOEXEC) < 0) return -errno;
@@ -98,10 +100,10 @@ static int run(char *const argv[], const char *input, size_t inlen, char *why, s
 		int pr = poll(&p, 1, (int)(until - now));
 		if (pr < 0 && errno == EINTR) continue;
 		if (pr <= 0) continue;
-		ssize_t n = read(err[0], out + olen, sizeof out - 1 - olen);
+		char rest[512]; /* once out is full, the rest is read and dropped: only the start matters */
+		ssize_t n = olen < sizeof out - 1 ? read(err[0], out + olen, sizeof out - 1 - olen) : read(err[0], rest, sizeof rest);
 		if (n <= 0) break;
-		olen += (size_t)n;
-		if (olen == sizeof out - 1) olen = 0; /* keep the tail moving; only the start matters */
+		if (olen < sizeof out - 1) olen += (size_t)n;
 	}
 	close(err[0]);
 	out[olen] = 0;
@@ -115,9 +117,10 @@ static int run(char *const argv[], const char *input, size_t inlen, char *why, s
 		snprintf(why, whylen, "%s timed out", argv[0]);
 		return -ETIMEDOUT;
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
 	char *nl = strchr(out, '\n');
 	if (nl) *nl = 0;
+	if (line) snprintf(line, linelen, "%s", out);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
 	snprintf(why, whylen, "%s failed: %s", argv[0], out[0] ? out : "no message");
 	return -EIO;
 }
@@ -127,28 +130,10 @@ const char *ne_fw_backend(void)
 	static const char *cached;
 	if (cached) return cached;
 	char *argv[] = { "iptables", "-V", NULL };
-	char why[128] = "";
-	/* "iptables v1.8.9 (nf_tables)": run() keeps output only on failure, so ask twice */
-	int fd[2];
-	if (pipe2(fd, O_CLOEXEC) < 0) return "";
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fd[1], 1);
-	pid_t pid;
-	int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fd[1]);
-	if (r != 0) {
-		close(fd[0]);
-		return cached = "";
-	}
-	struct pollfd p = { fd[0], POLLIN, 0 };
-	ssize_t n = poll(&p, 1, 5000) > 0 ? read(fd[0], why, sizeof why - 1) : -1;
-	close(fd[0]);
-	int st;
-	waitpid(pid, &st, 0);
-	why[n > 0 ? n : 0] = 0;
-	return cached = strstr(why, "nf_tables") ? "iptables-nft" : n > 0 ? "iptables-legacy" : "";
+	char line[128] = "", why[128];
+	if (run(argv, "", 0, line, sizeof line, why, sizeof why) < 0) return cached = ""; /* not installed */
+	/* "iptables v1.8.9 (nf_tables)" or "iptables v1.8.9 (legacy)" */
+	return cached = strstr(line, "nf_tables") ? "iptables-nft" : "iptables-legacy";
 }
 
 struct out {
@@ -276,7 +261,7 @@ static bool has_jump(int family, const char *table, const char *from, const char
 {
 	char *argv[] = { (char *)tool(family, false), "-w", "5", "-t", (char *)table, "-C", (char *)from, "-j", (char *)to, NULL };
 	char why[64];
-	return run(argv, "", 0, why, sizeof why) == 0;
+	return run(argv, "", 0, NULL, 0, why, sizeof why) == 0;
 }
 
 bool ne_fw_present(void)
@@ -308,7 +293,7 @@ int ne_fw_apply(const struct ne_fw_config *c, const void *rules, size_t nrules, 
 			break;
 		}
 		char *argv[] = { (char *)tool(family, true), "-w", "5", "--noflush", NULL };
-		r = run(argv, buf, (size_t)n, why, whylen);
+		r = run(argv, buf, (size_t)n, NULL, 0, why, whylen);
 		/* a host without IPv6 still filters IPv4 */
 		if (r < 0 && family == 6 && access("/proc/net/if_inet6", F_OK) != 0) r = 0;
 	}
@@ -337,7 +322,7 @@ int ne_fw_remove(char *why, size_t whylen)
 			put(&o, "COMMIT\n");
 		}
 		char *argv[] = { (char *)tool(family, true), "-w", "5", "--noflush", NULL };
-		int r = run(argv, buf, o.len, why, whylen);
+		int r = run(argv, buf, o.len, NULL, 0, why, whylen);
 		/* then the chains themselves, each on its own: one that is missing is no error */
 		static const char *const chains[][2] = {
 			{ "mangle", "UEXT_NE_OUT" },  { "mangle", "UEXT_NE_IN" },  { "mangle", "UEXT_NE_FWD" },
@@ -347,7 +332,7 @@ int ne_fw_remove(char *why, size_t whylen)
 			char *fl[] = { (char *)tool(family, false), "-w", "5", "-t", (char *)chains[i][0], "-F", (char *)chains[i][1], NULL };
 			char *xl[] = { (char *)tool(family, false), "-w", "5", "-t", (char *)chains[i][0], "-X", (char *)chains[i][1], NULL };
 			char w2[64];
-			if (run(fl, "", 0, w2, sizeof w2) == 0) run(xl, "", 0, w2, sizeof w2);
+			if (run(fl, "", 0, NULL, 0, w2, sizeof w2) == 0) run(xl, "", 0, NULL, 0, w2, sizeof w2);
 		}
 		if (r < 0 && ret == 0 && !(family == 6 && access("/proc/net/if_inet6", F_OK) != 0)) ret = r;
 	}
