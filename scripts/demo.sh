@@ -185,7 +185,7 @@ if ne_setup; then
 	for _ in $(seq 100); do [ "$(nctl --json status | jq -r .ne.active)" = true ] && break; sleep 0.05; done
 	for url in http://allowed.test/ https://allowed.test/ https://blocked.test/ http://blocked.test/ http://allowed.test/private/x; do
 		t0=$(date +%s%N)
-		out=$(ne_curl -o /dev/null -w '%{http_code}|%{errormsg}' "$url" 2>/dev/null)
+		out=$(ne_curl -o /dev/null -w '%{http_code}|%{errormsg}' "$url" 2>/dev/null) || true # blocked ones fail
 		[ "${out%%|*}" = 000 ] && res="refused at once: ${out#*|}" || res="HTTP ${out%%|*}"
 		printf '   curl %-32s -> %s (%d ms)\n' "$url" "$res" $((($(date +%s%N) - t0) / 1000000))
 	done
