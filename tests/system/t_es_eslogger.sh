@@ -44,6 +44,11 @@ x=$(ev '.event_type==9 and .event.exec.target.executable.path=="'"$MNT/tool"'"')
 [ -n "$x" ] || fail "no exec of the tool"
 assert_eq "$(echo "$x" | jq -c .event.exec.args)" "$(json_list "$MNT/tool" -c "$script" "$ROOT/hold" --flag "two words")" "exec args"
 assert_eq "$(echo "$x" | jq -r .event.exec.cwd.path)" "$MNT/d" "exec cwd"
+# the file's stat as it is: read through the directory the event named (zz stays)
+zz=$(ev '.event_type==13 and .event.create.destination.existing_file.path=="'"$MNT/d/zz"'"' | head -1)
+assert_eq "$(echo "$zz" | jq -r '.event.create.destination.existing_file.stat | "\(.st_ino) \(.st_mode)"')" "$(stat -c %i "$MNT/d/zz") $((0x$(stat -c %f "$MNT/d/zz")))" "stat of zz in its create"
+zc=$(ev '.event_type==12 and .event.close.target.path=="'"$MNT/d/zz"'"' | head -1)
+assert_eq "$(echo "$zc" | jq -r '"\(.event.close.modified) \(.event.close.target.stat.st_size)"')" "true 9" "close of zz: modified, 9 bytes"
 [ -z "$(ev '(.event.create.destination.existing_file.path // .event.write.target.path // "'"$MNT/d"'") | startswith("'"$MNT/d"'") | not')" ] || fail "--path-prefix let other paths through"
 grep -q "dropped 0" "$ROOT/log.err" || grep -q '"dropped":0' "$ROOT/log.err" || fail "no summary on exit: $(cat "$ROOT/log.err")"
 ok "eslogger JSON: every line parses, Apple's field names, create/write/rename/unlink/exec match what the test did"

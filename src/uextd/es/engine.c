@@ -123,8 +123,18 @@ struct attr_wait {
 	char path[PATH_MAX];
 };
 
+/* The last entry a notify event stat'ed, valid for one fanotify read: a create and the
+ * close after it name the same file, and in a busy directory the file is often gone by
+ * the time uextd reads the batch (a failed lookup is the slow one). */
+struct stat_memo {
+	bool valid, ok;
+	struct stat st;
+	char path[PATH_MAX];
+};
+
 struct es_engine {
 	struct es_engine_config cfg;
+	struct stat_memo memo;
 	pthread_t thread;
 	int ep, lfd, tfd, cmd[2];
 	atomic_bool stop;
@@ -283,6 +293,34 @@ static uint32_t b_file_stat(struct builder *b, const char *path)
 	struct stat st;
 	if (!path || lstat(path, &st) < 0) memset(&st, 0, sizeof st);
 	return b_file(b, path, &st);
+}
+
+/* The entry a notify event names, stat'ed now: relative to the fd of its directory when
+ * the event came with one (one component to look up, not the whole path: a directory
+ * busy with creates and unlinks makes every walk of it contend), else by path. */
+static uint32_t b_file_ev(struct es_engine *e, const struct fan_notify_event *ev, const char *path)
+{
+	struct stat_memo *m = &e->memo;
+	if (ev->dirfd < 0 || !ev->name) return b_file_stat(e->b, path);
+	size_t len = strlen(path);
+	if (!m->valid || strcmp(m->path, path) != 0) {
+		bool self = strcmp(ev->name, ".") == 0;
+		m->ok = fstatat(ev->dirfd, self ? "" : ev->name, &m->st, AT_SYMLINK_NOFOLLOW | (self ? AT_EMPTY_PATH : 0)) == 0;
+		if (!m->ok) memset(&m->st, 0, sizeof m->st);
+		m->valid = len < sizeof m->path;
+		if (m->valid) memcpy(m->path, path, len + 1);
+		else return b_file(e->b, path, &m->st);
+	}
+	return b_file(e->b, path, &m->st);
+}
+
+/* The directory of a notify event, stat'ed now. */
+static uint32_t b_dir_ev(struct builder *b, const struct fan_notify_event *ev)
+{
+	struct stat st;
+	if (ev->dirfd < 0) return b_file_stat(b, ev->dir ? ev->dir : "");
+	if (fstatat(ev->dirfd, "", &st, AT_EMPTY_PATH) < 0) memset(&st, 0, sizeof st);
+	return b_file(b, ev->dir, &st);
 }
 
 static bool is_supervised(struct es_engine *e, pid_t pid, struct es_engine_proc *ret);
@@ -1321,7 +1359,7 @@ static void setattr_note(struct es_engine *e, const struct proc_ev *ev)
 	n->gid = ev->setattr.gid;
 	struct attr_wait *w = &e->attr_waits[ev->pid % SETATTR_SLOTS];
 	if (w->pid == (pid_t)ev->pid) { /* its FAN_ATTRIB came first: complete it now */
-		struct fan_notify_event fe = { .mask = FAN_ATTRIB, .pid = w->pid, .path = w->path };
+		struct fan_notify_event fe = { .mask = FAN_ATTRIB, .pid = w->pid, .path = w->path, .dirfd = -1 };
 		w->pid = 0;
 		n->pid = 0;
 		/* we may be inside another event's build (drain_proc mid-message): build this
@@ -1344,27 +1382,27 @@ static void notify_one(struct es_engine *e, const struct fan_notify_event *ev, u
 	switch (type) {
 	case ES_EVENT_TYPE_NOTIFY_OPEN:
 		b->h.ev[0] = FREAD;
-		b->h.ev[1] = b_file_stat(b, path);
+		b->h.ev[1] = b_file_ev(e, ev, path);
 		b->h.ev[2] = 1;
 		b_target(b, (uint32_t)b->h.ev[1]);
 		break;
 	case ES_EVENT_TYPE_NOTIFY_CLOSE:
 		b->h.ev[0] = (ev->mask & FAN_CLOSE_WRITE) != 0;
-		b->h.ev[1] = b_file_stat(b, path);
+		b->h.ev[1] = b_file_ev(e, ev, path);
 		b_target(b, (uint32_t)b->h.ev[1]);
 		break;
 	case ES_EVENT_TYPE_NOTIFY_WRITE:
-		b->h.ev[0] = b_file_stat(b, path);
+		b->h.ev[0] = b_file_ev(e, ev, path);
 		b_target(b, (uint32_t)b->h.ev[0]);
 		break;
 	case ES_EVENT_TYPE_NOTIFY_CREATE:
 		b->h.ev[0] = ES_DESTINATION_TYPE_EXISTING_FILE;
-		b->h.ev[1] = b_file_stat(b, path);
+		b->h.ev[1] = b_file_ev(e, ev, path);
 		b_target(b, (uint32_t)b->h.ev[1]);
 		break;
 	case ES_EVENT_TYPE_NOTIFY_UNLINK:
 		b->h.ev[0] = b_file(b, path, NULL);
-		b->h.ev[1] = b_file_stat(b, ev->dir ? ev->dir : "");
+		b->h.ev[1] = b_dir_ev(b, ev);
 		b_target(b, (uint32_t)b->h.ev[0]);
 		break;
 	case ES_EVENT_TYPE_NOTIFY_RENAME: {
@@ -1385,7 +1423,7 @@ static void notify_one(struct es_engine *e, const struct fan_notify_event *ev, u
 	case ES_EVENT_TYPE_NOTIFY_SETMODE:
 	case ES_EVENT_TYPE_NOTIFY_SETOWNER: {
 		struct setattr_note *n = &e->setattr[ev->pid % SETATTR_SLOTS];
-		uint32_t f = b_file_stat(b, path);
+		uint32_t f = b_file_ev(e, ev, path);
 		if (type == ES_EVENT_TYPE_NOTIFY_SETMODE) {
 			b->h.ev[0] = n->mode;
 			b->h.ev[1] = f;
@@ -1949,8 +1987,11 @@ static void *engine_main(void *arg)
 				if (e->fan) fan_read_perm(e->fan, on_perm, e); /* each event drains the ring first */
 				break;
 			case K_NOTIFY:
-				if (e->fan)
-					for (int k = 0; k < 16 && fan_read_notify(e->fan, on_notify, e) > 0; k++) {}
+				for (int k = 0; k < 16 && e->fan; k++) {
+					e->memo.valid = false; /* one read's worth */
+					if (fan_read_notify(e->fan, on_notify, e) <= 0) break;
+				}
+				e->memo.valid = false;
 				break;
 			case K_PROC: drain_proc(e); break;
 			case K_LOAD: on_load_done(e); break;

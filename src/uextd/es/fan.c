@@ -55,8 +55,11 @@ struct fan_fs {
 /* The last directory resolved in the current notify batch: a burst of events in one
  * directory costs one open_by_handle_at. Dropped at every read so a path is never
  * older than the batch it is reported in. */
+/* The last directory a handle was resolved to, for one read batch: its path, and an
+ * O_PATH fd of it so that an entry can be stat'ed without walking the path again. */
 struct fan_dircache {
 	bool valid;
+	int fd; /* -1 when none */
 	__kernel_fsid_t fsid;
 	uint32_t bytes;
 	int type;
@@ -76,6 +79,7 @@ struct fan {
 	size_t nfs;
 	struct fan_fs fs[FAN_MAX_FS];
 	struct fan_dircache dc;
+	int proc_fds; /* /proc/self/fd, so that naming an fd looks up one entry; -1 if none */
 	unsigned char *buf; /* FAN_READ_BUF */
 	char path[PATH_MAX];
 	char dir[PATH_MAX];
@@ -145,6 +149,8 @@ int fan_new(const struct fan_config *cfg, struct fan **ret)
 		return -ENOMEM;
 	f->perm_fd = -1;
 	f->notify_fd = -1;
+	f->dc.fd = -1;
+	f->proc_fds = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fan_probe(&f->sup);
 	f->max_pending = cfg->max_pending ? cfg->max_pending : FAN_DEFAULT_MAX_PENDING;
 	f->buf = malloc(FAN_READ_BUF);
@@ -194,6 +200,14 @@ err:
 	return r;
 }
 
+static void dc_drop(struct fan_dircache *dc)
+{
+	if (dc->fd >= 0)
+		close(dc->fd);
+	dc->fd = -1;
+	dc->valid = false;
+}
+
 struct fan *fan_free(struct fan *f)
 {
 	if (!f)
@@ -208,6 +222,9 @@ struct fan *fan_free(struct fan *f)
 	}
 	if (f->notify_fd >= 0)
 		close(f->notify_fd);
+	dc_drop(&f->dc);
+	if (f->proc_fds >= 0)
+		close(f->proc_fds);
 	for (size_t i = 0; i < f->nfs; i++)
 		close(f->fs[i].fd);
 	free(f->pend);
@@ -578,14 +595,22 @@ static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 		r = -ENOENT;
 		goto out;
 	}
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	l = readlink(link, out, PATH_MAX);
+	if (f->proc_fds >= 0) {
+		snprintf(link, sizeof(link), "%d", fd);
+		l = readlinkat(f->proc_fds, link, out, PATH_MAX);
+	} else {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		l = readlink(link, out, PATH_MAX);
+	}
 	if (l <= 0 || l >= PATH_MAX || out[0] != '/') {
 		r = l < 0 ? -errno : -ENAMETOOLONG;
 		goto out;
 	}
 	out[l] = '\0';
+	dc_drop(dc);
 	dc->valid = true;
+	dc->fd = fd;
+	fd = -1;
 	dc->fsid = id->fsid;
 	dc->bytes = id->bytes;
 	dc->type = id->type;
@@ -593,7 +618,8 @@ static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 	memcpy(dc->path, out, (size_t)l + 1);
 	r = 0;
 out:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -674,9 +700,11 @@ static void notify_parse(struct fan *f, const unsigned char *ev_buf, size_t ev_l
 	if (ref_resolve(f, &dir, f->dir, f->path)) {
 		ev->dir = f->dir;
 		ev->path = f->path;
+		ev->dirfd = f->dc.fd; /* the cache holds dir now */
 	}
 	if (dst.set) {
 		ev->new_name = dst.name;
+		ev->dirfd = -1; /* resolving dst may have replaced the cache */
 		if (ref_resolve(f, &dst, f->newdir, f->newpath)) {
 			ev->new_dir = f->newdir;
 			ev->new_path = f->newpath;
@@ -699,7 +727,7 @@ int fan_read_notify(struct fan *f, fan_notify_cb cb, void *data)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
-	f->dc.valid = false;
+	dc_drop(&f->dc); /* a directory may have moved since the last batch */
 
 	/* Records are 4-byte aligned, metadata has a u64: copy, never cast. */
 	while ((size_t)n - off >= FAN_EVENT_METADATA_LEN) {
@@ -711,6 +739,7 @@ int fan_read_notify(struct fan *f, fan_notify_cb cb, void *data)
 		if (m.fd >= 0)
 			close(m.fd); /* FID groups report FAN_NOFD; never leak one anyway */
 		memset(&ev, 0, sizeof(ev));
+		ev.dirfd = -1;
 		ev.mask = m.mask;
 		ev.pid = m.pid;
 		ev.is_dir = !!(m.mask & FAN_ONDIR);

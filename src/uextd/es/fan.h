@@ -107,6 +107,8 @@ struct fan_notify_event {
 			       * when neither the kernel nor the object's handle gave one
 			       * (see docs/fanotify.md: events on the inode itself) */
 	const char *path;     /* dir joined with name (dir itself for "."); NULL if dir is */
+	int dirfd;            /* an O_PATH fd of dir, valid during the callback only, or -1:
+			       * fstatat(dirfd, name) finds the entry without walking path */
 	/* FAN_RENAME only (NULL otherwise): where the entry went. */
 	const char *new_dir;
 	const char *new_name;
