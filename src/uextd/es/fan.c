@@ -200,6 +200,20 @@ err:
 	return r;
 }
 
+/* readlink of fd's /proc entry (not NUL-terminated), through the kept /proc/self/fd:
+ * one name to look up instead of four. */
+static ssize_t fd_path(const struct fan *f, int fd, char *out, size_t len)
+{
+	char link[32];
+
+	if (f->proc_fds >= 0) {
+		snprintf(link, sizeof(link), "%d", fd);
+		return readlinkat(f->proc_fds, link, out, len);
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	return readlink(link, out, len);
+}
+
 static void dc_drop(struct fan_dircache *dc)
 {
 	if (dc->fd >= 0)
@@ -411,11 +425,8 @@ int fan_read_perm(struct fan *f, fan_perm_cb cb, void *data)
 			p->ctime = ev.st.st_ctim;
 		}
 		{
-			char link[32];
-			ssize_t l;
+			ssize_t l = fd_path(f, m.fd, f->path, sizeof(f->path));
 
-			snprintf(link, sizeof(link), "/proc/self/fd/%d", m.fd);
-			l = readlink(link, f->path, sizeof(f->path));
 			if (l > 0 && (size_t)l < sizeof(f->path)) {
 				f->path[l] = '\0';
 				ev.path = f->path;
@@ -569,7 +580,6 @@ static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 	struct file_handle *fh = (struct file_handle *)hbuf;
 	struct fan_dircache *dc = &f->dc;
 	const struct fan_fs *fs;
-	char link[32];
 	struct stat st;
 	ssize_t l;
 	int fd, r;
@@ -595,13 +605,7 @@ static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 		r = -ENOENT;
 		goto out;
 	}
-	if (f->proc_fds >= 0) {
-		snprintf(link, sizeof(link), "%d", fd);
-		l = readlinkat(f->proc_fds, link, out, PATH_MAX);
-	} else {
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		l = readlink(link, out, PATH_MAX);
-	}
+	l = fd_path(f, fd, out, PATH_MAX);
 	if (l <= 0 || l >= PATH_MAX || out[0] != '/') {
 		r = l < 0 ? -errno : -ENAMETOOLONG;
 		goto out;
