@@ -309,7 +309,6 @@ static uint32_t b_file_ev(struct es_engine *e, const struct fan_notify_event *ev
 		if (!m->ok) memset(&m->st, 0, sizeof m->st);
 		m->valid = len < sizeof m->path;
 		if (m->valid) memcpy(m->path, path, len + 1);
-		else return b_file(e->b, path, &m->st);
 	}
 	return b_file(e->b, path, &m->st);
 }

@@ -53,10 +53,9 @@ struct fan_fs {
 };
 
 /* The last directory resolved in the current notify batch: a burst of events in one
- * directory costs one open_by_handle_at. Dropped at every read so a path is never
- * older than the batch it is reported in. */
-/* The last directory a handle was resolved to, for one read batch: its path, and an
- * O_PATH fd of it so that an entry can be stat'ed without walking the path again. */
+ * directory costs one open_by_handle_at. Its O_PATH fd is kept with the path, so that an
+ * entry can be stat'ed without walking the path again. Dropped at every read so a path
+ * is never older than the batch it is reported in. */
 struct fan_dircache {
 	bool valid;
 	int fd; /* -1 when none */
