@@ -64,7 +64,8 @@
 #define FLOW_BUCKETS 8192u
 #define MAX_HELD 16u             /* packets held per flow (retransmits beyond are dropped) */
 #define QUEUE_MAXLEN 8192u
-#define NFQ_BUF (256u * 1024u)
+#define NFQ_SLOT (72u * 1024u)  /* one queued packet: at most 0xffff bytes copied, plus attributes */
+#define NFQ_SLOTS 8u             /* packets one recvmmsg takes */
 #define VERDICT_BUF (64u * 1024u)
 #define OUT_MAX (8u * 1024u * 1024u) /* bytes queued to a slow filter before flows get the default */
 #define DNS_SLOTS 8192u
@@ -946,10 +947,19 @@ static int nfq_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* Up to 64 packets a loop turn, NFQ_SLOTS a call: with several connections starting at
+ * once one call takes them all, and a call that returns fewer than it could take ends the
+ * turn without another that would only say EAGAIN. */
 static void on_nfq(struct ne_engine *e)
 {
-	for (int i = 0; i < 64; i++) {
-		ssize_t n = recv(mnl_socket_get_fd(e->nl), e->nfqbuf, NFQ_BUF, MSG_DONTWAIT);
+	struct mmsghdr mm[NFQ_SLOTS];
+	struct iovec iov[NFQ_SLOTS];
+	for (int i = 0; i < 64 / (int)NFQ_SLOTS; i++) {
+		for (unsigned k = 0; k < NFQ_SLOTS; k++) {
+			iov[k] = (struct iovec){ .iov_base = e->nfqbuf + k * NFQ_SLOT, .iov_len = NFQ_SLOT };
+			mm[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
+		}
+		int n = recvmmsg(mnl_socket_get_fd(e->nl), mm, NFQ_SLOTS, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno == ENOBUFS) {
 				e->n.nfq_enobufs++;
@@ -957,7 +967,9 @@ static void on_nfq(struct ne_engine *e)
 			}
 			break;
 		}
-		mnl_cb_run(e->nfqbuf, (size_t)n, 0, e->portid, nfq_cb, e);
+		for (int k = 0; k < n; k++)
+			mnl_cb_run(e->nfqbuf + k * NFQ_SLOT, mm[k].msg_len, 0, e->portid, nfq_cb, e);
+		if (n < (int)NFQ_SLOTS) break;
 	}
 }
 
@@ -1455,7 +1467,7 @@ int ne_engine_start(const struct ne_engine_config *cfg, struct ne_engine **ret, 
 	e->filt.fd = -1;
 	snapshot_init(&e->status);
 	int r = -ENOMEM;
-	e->nfqbuf = malloc(NFQ_BUF);
+	e->nfqbuf = malloc(NFQ_SLOT * NFQ_SLOTS);
 	e->vbuf = malloc(VERDICT_BUF);
 	e->rec = malloc(sizeof(struct new_flow) + 6 * NEW_MAX_STR + UEXT_NE_PEEK_MAX + 64);
 	e->dns = calloc(DNS_SLOTS, sizeof *e->dns);
