@@ -27,6 +27,8 @@ tool=$!
 wait_until 10 grep -q '"path":"'"$MNT/tool"'"' "$ROOT/log.json" || fail "eslogger never printed the tool's exec"
 echo go >"$ROOT/hold"
 wait $tool
+# a process with a controlling terminal: its tty is in the message, stat'ed (a char device)
+script -qec "touch $MNT/d/ttyfile" /dev/null >/dev/null
 echo sentinel >"$MNT/d/zz"
 wait_until 10 grep -q '"path":"'"$MNT/d/zz"'"' "$ROOT/log.json" || fail "eslogger never printed the sentinel"
 kill -INT $lp
@@ -47,6 +49,10 @@ assert_eq "$(echo "$x" | jq -r .event.exec.cwd.path)" "$MNT/d" "exec cwd"
 # the file's stat as it is: read through the directory the event named (zz stays)
 zz=$(ev '.event_type==13 and .event.create.destination.existing_file.path=="'"$MNT/d/zz"'"' | head -1)
 assert_eq "$(echo "$zz" | jq -r '.event.create.destination.existing_file.stat | "\(.st_ino) \(.st_mode)"')" "$(stat -c %i "$MNT/d/zz") $((0x$(stat -c %f "$MNT/d/zz")))" "stat of zz in its create"
+tf=$(ev '.event_type==13 and .event.create.destination.existing_file.path=="'"$MNT/d/ttyfile"'"' | head -1)
+[ -n "$tf" ] || fail "no create of ttyfile"
+assert_eq "$(echo "$tf" | jq -r '.process.tty.path | test("^/dev/pts/[0-9]+$")')" true "tty path of a process under script(1): $(echo "$tf" | jq -c .process.tty)"
+assert_eq "$(echo "$tf" | jq -r '(.process.tty.stat.st_mode / 4096 | floor) == 2 and .process.tty.stat.st_rdev > 0')" true "tty stat is a char device"
 zc=$(ev '.event_type==12 and .event.close.target.path=="'"$MNT/d/zz"'"' | head -1)
 assert_eq "$(echo "$zc" | jq -r '"\(.event.close.modified) \(.event.close.target.stat.st_size)"')" "true 9" "close of zz: modified, 9 bytes"
 [ -z "$(ev '(.event.create.destination.existing_file.path // .event.write.target.path // "'"$MNT/d"'") | startswith("'"$MNT/d"'") | not')" ] || fail "--path-prefix let other paths through"

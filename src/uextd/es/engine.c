@@ -123,9 +123,10 @@ struct attr_wait {
 	char path[PATH_MAX];
 };
 
-/* The last entry a notify event stat'ed, valid for one fanotify read: a create and the
+/* The last file a notify event stat'ed, valid for one fanotify read: a create and the
  * close after it name the same file, and in a busy directory the file is often gone by
- * the time uextd reads the batch (a failed lookup is the slow one). */
+ * the time uextd reads the batch (a failed lookup is the slow one). The same for the
+ * instigator's tty, which every event of a terminal's process carries. */
 struct stat_memo {
 	bool valid, ok;
 	struct stat st;
@@ -134,7 +135,8 @@ struct stat_memo {
 
 struct es_engine {
 	struct es_engine_config cfg;
-	struct stat_memo memo;
+	struct stat_memo memo, tty_memo;
+	bool in_notify_read; /* the memos are in use */
 	pthread_t thread;
 	int ep, lfd, tfd, cmd[2];
 	atomic_bool stop;
@@ -313,6 +315,25 @@ static uint32_t b_file_ev(struct es_engine *e, const struct fan_notify_event *ev
 	return b_file(e->b, path, &m->st);
 }
 
+/* A process's tty, stat'ed now (within a notify read: once for that read). */
+static uint32_t b_tty(struct es_engine *e, const char *tty)
+{
+	struct stat_memo *m = &e->tty_memo;
+	if (!e->in_notify_read) return b_file_stat(e->b, tty);
+	if (!m->valid || strcmp(m->path, tty) != 0) {
+		if (lstat(tty, &m->st) < 0) memset(&m->st, 0, sizeof m->st);
+		size_t len = strlen(tty);
+		m->valid = len < sizeof m->path;
+		if (m->valid) memcpy(m->path, tty, len + 1);
+	}
+	return b_file(e->b, tty, &m->st);
+}
+
+static void memo_reset(struct es_engine *e)
+{
+	e->memo.valid = e->tty_memo.valid = false;
+}
+
 /* The directory of a notify event, stat'ed now. */
 static uint32_t b_dir_ev(struct builder *b, const struct fan_notify_event *ev)
 {
@@ -377,7 +398,7 @@ static uint32_t b_proc(struct es_engine *e, pid_t pid)
 	r->start_sec = p->start_time.tv_sec;
 	r->start_usec = p->start_time.tv_usec;
 	r->executable = b_file(b, p->exe, &p->exe_st);
-	if (p->tty) r->tty = b_file_stat(b, p->tty);
+	if (p->tty) r->tty = b_tty(e, p->tty);
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
 		if (e->clients[i].used && e->clients[i].pid == pid) r->is_es_client = 1;
 	struct es_engine_proc sp;
@@ -1986,11 +2007,13 @@ static void *engine_main(void *arg)
 				if (e->fan) fan_read_perm(e->fan, on_perm, e); /* each event drains the ring first */
 				break;
 			case K_NOTIFY:
+				e->in_notify_read = true;
 				for (int k = 0; k < 16 && e->fan; k++) {
-					e->memo.valid = false; /* one read's worth */
+					memo_reset(e); /* one read's worth */
 					if (fan_read_notify(e->fan, on_notify, e) <= 0) break;
 				}
-				e->memo.valid = false;
+				memo_reset(e);
+				e->in_notify_read = false;
 				break;
 			case K_PROC: drain_proc(e); break;
 			case K_LOAD: on_load_done(e); break;
