@@ -8,7 +8,7 @@ PKGS=(
 	libsodium-dev libjansson-dev libsqlite3-dev libseccomp-dev libcap-ng-dev libcmocka-dev
 	libbpf-dev bpftool libelf-dev zlib1g-dev
 	libblocksruntime-dev  # Apple-style block handlers (clang -fblocks) in the compat test
-	jq bc time util-linux procps iproute2 sqlite3
+	jq bc time util-linux bsdutils procps iproute2 sqlite3  # bsdutils: script(1), a tty for t_es_eslogger
 	# the network filter: NFQUEUE and conntrack marks through iptables(-nft)
 	iptables libnetfilter-queue-dev libmnl-dev conntrack
 	# real peers of the network tests, run inside namespaces the tests create

@@ -13,7 +13,7 @@
 
 #include "util.h"
 
-static int try_connect(const char *path)
+int ctl_connect_once(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof sa.sun_path) return -ENAMETOOLONG;
@@ -37,7 +37,7 @@ int ctl_connect(const char *path, int timeout_ms)
 	if (slash) *slash = 0;
 	int in = -1;
 	for (;;) {
-		int fd = try_connect(path);
+		int fd = ctl_connect_once(path);
 		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED)) {
 			if (in >= 0) close(in);
 			return fd;

@@ -3,6 +3,8 @@
 
 #include "ipc.h"
 
+/* One connect to the SEQPACKET socket at path (control, es or ne): an fd or -errno. */
+int ctl_connect_once(const char *path);
 /* Connect to the control socket at path. When uextd is not up yet (no socket, or
  * nobody listening), wait for it up to timeout_ms, watching the directory with
  * inotify rather than polling. Returns an fd or -errno (-ETIMEDOUT). */

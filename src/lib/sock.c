@@ -2,11 +2,8 @@
  * root processes and bounded waits on it. */
 #include <errno.h>
 #include <poll.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
+#include "common/ctlclient.h"
 #include "common/paths.h"
 #include "lib/internal.h"
 
@@ -14,18 +11,7 @@ int uext_lib_connect_engine(enum uext_lib_engine which)
 {
 	struct uext_paths p;
 	if (uext_paths_init(&p, uext_paths_root_from_env(NULL)) < 0) return -ENAMETOOLONG;
-	const char *path = which == UEXT_LIB_ENGINE_NE ? p.ne : p.es;
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof a.sun_path) return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0) return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
+	return ctl_connect_once(which == UEXT_LIB_ENGINE_NE ? p.ne : p.es);
 }
 
 int uext_lib_wait_readable(int fd, int ms)
