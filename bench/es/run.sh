@@ -518,24 +518,7 @@ done
 [ -s "$WORK/watchdog.log" ] && log "$(cat "$WORK/watchdog.log")"
 
 # ---- report --------------------------------------------------------------------------------
-awk -F'\t' -v cfgs="${ACTIVE[*]}" -v uext_ok="$UEXT_OK" -v uext_why="$UEXT_WHY" -v rounds="$ROUNDS" '
-function median(list,   n, a, i, j, t) {
-	n = split(list, a, " ")
-	if (n == 0) return ""
-	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function add(k, v) { L[k] = (k in L) ? L[k] " " v : v }
-{ V[$1, $2, $3, $4] = $5; add($2 SUBSEP $3 SUBSEP $4, $5); R[$1] = 1 }
-# median of per-round ratios cfg/none for workload w, key k
-function ratio(c, w, k,   r, lst, x) {
-	lst = ""
-	for (r in R) if (((r, c, w, k) in V) && ((r, "none", w, k) in V) && V[r, "none", w, k] > 0)
-		lst = lst " " V[r, c, w, k] / V[r, "none", w, k]
-	return median(lst)
-}
-function med(c, w, k) { return ((c SUBSEP w SUBSEP k) in L) ? median(L[c, w, k]) : "" }
-function sum(c, w, k,   n, a, i, s) { n = split(L[c, w, k], a, " "); s = 0; for (i = 1; i <= n; i++) s += a[i]; return s }
+awk -F'\t' -v cfgs="${ACTIVE[*]}" -v uext_ok="$UEXT_OK" -v uext_why="$UEXT_WHY" -v rounds="$ROUNDS" "$(cat bench/stats.awk)"'
 function f(x, fmt) { return x == "" ? "–" : sprintf(fmt, x) }
 function pass(b) { return b ? "PASS" : "FAIL" }
 END {

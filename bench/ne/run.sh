@@ -396,22 +396,7 @@ done
 # ---- report ----------------------------------------------------------------------------------
 SHOWN=()
 for c in "${ACTIVE[@]}"; do [[ " $SKIPPED " == *" $c "* ]] || SHOWN+=("$c"); done
-awk -F'\t' -v cfgs="${SHOWN[*]}" -v skipped="$SKIPPED" -v rounds="$ROUNDS" '
-function median(list,   n, a, i, j, t) {
-	n = split(list, a, " ")
-	if (n == 0) return ""
-	for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-	return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-function add(k, v) { L[k] = (k in L) ? L[k] " " v : v }
-{ V[$1, $2, $3, $4] = $5; add($2 SUBSEP $3 SUBSEP $4, $5); R[$1] = 1 }
-function med(c, w, k) { return ((c SUBSEP w SUBSEP k) in L) ? median(L[c, w, k]) : "" }
-function ratio(c, w, k,   r, lst) {
-	lst = ""
-	for (r in R) if (((r, c, w, k) in V) && ((r, "none", w, k) in V) && V[r, "none", w, k] > 0)
-		lst = lst " " V[r, c, w, k] / V[r, "none", w, k]
-	return median(lst)
-}
+awk -F'\t' -v cfgs="${SHOWN[*]}" -v skipped="$SKIPPED" -v rounds="$ROUNDS" "$(cat "$SRC/bench/stats.awk")"'
 # median over rounds of a per-round quotient k1 / k2 (e.g. CPU per connection)
 function per(c, w, k1, k2, scale,   r, lst) {
 	lst = ""
@@ -419,7 +404,6 @@ function per(c, w, k1, k2, scale,   r, lst) {
 		lst = lst " " V[r, c, w, k1] * scale / V[r, c, w, k2]
 	return median(lst)
 }
-function sum(c, w, k,   n, a, i, s) { n = split(L[c, w, k], a, " "); s = 0; for (i = 1; i <= n; i++) s += a[i]; return s }
 function maxof(c, w, k,   n, a, i, m) { n = split(L[c, w, k], a, " "); m = ""; for (i = 1; i <= n; i++) if (m == "" || a[i] + 0 > m) m = a[i] + 0; return m }
 function fmt(x, f) { return x == "" ? "-" : sprintf(f, x) }
 function cell(c, w, k, f,   m, r) {
