@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 enum { MAX_THREADS = 256, MAX_SAMPLES = 1 << 24, RESP_MAX = 64 << 10 };
 enum { E_SOCKET, E_CONNECT, E_SEND, E_RECV, E_STATUS, E_KINDS };
 static const char *const err_name[E_KINDS] = { "socket", "connect", "send", "recv", "status" };
@@ -203,7 +205,7 @@ int main(int argc, char **argv)
 	int threads = 8, count = 2000, c, port, i;
 	double duration = 8;
 	const char *host = NULL, *path = "/", *mode, *addr;
-	char abuf[INET6_ADDRSTRLEN + 2], hbuf[INET6_ADDRSTRLEN + 4];
+	char hbuf[INET6_ADDRSTRLEN + 4];
 	struct worker *w;
 	struct samples all_req = { 0 }, all_conn = { 0 };
 	uint64_t ok = 0, errs[E_KINDS] = { 0 }, nerr = 0;
@@ -233,25 +235,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	snprintf(abuf, sizeof(abuf), "%s", addr);
-	if (abuf[0] == '[') {
-		memmove(abuf, abuf + 1, strlen(abuf));
-		abuf[strcspn(abuf, "]")] = 0;
-	}
-	if (inet_pton(AF_INET, abuf, &((struct sockaddr_in *)&peer)->sin_addr) == 1) {
-		peer.ss_family = AF_INET;
-		((struct sockaddr_in *)&peer)->sin_port = htons((uint16_t)port);
-		peer_len = sizeof(struct sockaddr_in);
-		snprintf(hbuf, sizeof(hbuf), "%s", abuf);
-	} else if (inet_pton(AF_INET6, abuf, &((struct sockaddr_in6 *)&peer)->sin6_addr) == 1) {
-		peer.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&peer)->sin6_port = htons((uint16_t)port);
-		peer_len = sizeof(struct sockaddr_in6);
-		snprintf(hbuf, sizeof(hbuf), "[%s]", abuf);
-	} else {
+	if (sockaddr_from_text(addr, (uint16_t)port, &peer, &peer_len) < 0) {
 		fprintf(stderr, "connrate: not an address: '%s'\n", addr);
 		return 2;
 	}
+	/* the Host header names the address as a URL would */
+	char abuf[INET6_ADDRSTRLEN];
+	const void *ap = peer.ss_family == AF_INET ? (const void *)&((struct sockaddr_in *)&peer)->sin_addr
+						   : (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr;
+	inet_ntop(peer.ss_family, ap, abuf, sizeof abuf);
+	snprintf(hbuf, sizeof(hbuf), peer.ss_family == AF_INET ? "%s" : "[%s]", abuf);
 	if (!host)
 		host = hbuf;
 	i = snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: uext-connrate\r\nConnection: close\r\n\r\n",

@@ -1,6 +1,7 @@
 /* util.c: clocks, files and strings helpers with explicit caps. */
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -134,4 +135,32 @@ size_t strlcpy_(char *dst, const char *src, size_t n)
 		dst[c] = 0;
 	}
 	return l;
+}
+
+int sockaddr_from_text(const char *text, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char a[INET6_ADDRSTRLEN];
+	size_t n = strlen(text);
+	if (n >= 2 && text[0] == '[' && text[n - 1] == ']') {
+		text++;
+		n -= 2;
+	}
+	if (n >= sizeof a) return -EINVAL;
+	memcpy(a, text, n);
+	a[n] = 0;
+	memset(ss, 0, sizeof *ss);
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, a, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		*len = sizeof *v4;
+	} else if (inet_pton(AF_INET6, a, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		*len = sizeof *v6;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -25,3 +26,6 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 int fmt_path(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Copy with truncation, always NUL-terminated. Returns strlen(src). */
 size_t strlcpy_(char *dst, const char *src, size_t n);
+/* An IPv4 or IPv6 address in text ("[v6]" as URLs write it too) and a port, as a socket
+ * address and its length. -EINVAL if text is not an address. */
+int sockaddr_from_text(const char *text, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);

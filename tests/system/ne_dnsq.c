@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 enum { T_A = 1, T_AAAA = 28, REPLY_MAX = 4096 };
 enum { EX_OK = 0, EX_LOCAL = 1, EX_TIMEOUT = 2, EX_MALFORMED = 3, EX_NODATA = 4, EX_RCODE = 10 };
 
@@ -204,7 +206,6 @@ int main(int argc, char **argv)
 	int port = 53, timeout_ms = 2000, c, fd, rc;
 	struct sockaddr_storage ss = { 0 };
 	socklen_t sl;
-	char host[INET6_ADDRSTRLEN + 2];
 
 	while ((c = getopt_long(argc, argv, "t:p:w:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -220,20 +221,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_LOCAL;
 	}
-	snprintf(host, sizeof(host), "%s", argv[optind]);
-	if (host[0] == '[') { /* accept "[v6]" as curl and URLs write it */
-		memmove(host, host + 1, strlen(host));
-		host[strcspn(host, "]")] = 0;
-	}
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		sl = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		sl = sizeof(struct sockaddr_in6);
-	} else {
+	if (sockaddr_from_text(argv[optind], (uint16_t)port, &ss, &sl) < 0) { /* "[v6]" too, as curl writes it */
 		fprintf(stderr, "ne_dnsq: not an address: '%s'\n", argv[optind]);
 		return EX_LOCAL;
 	}
