@@ -620,8 +620,8 @@ API es_return_t es_unsubscribe_all(es_client_t *c)
 API es_return_t es_subscriptions(es_client_t *c, size_t *count, es_event_type_t **subs)
 {
 	if (!c || !count || !subs) return ES_RETURN_ERROR;
-	void *p;
-	size_t len;
+	void *p = NULL;
+	size_t len = 0;
 	int r = request(c, ESW_SUBSCRIPTIONS, 0, NULL, NULL, 0, NULL, NULL, &p, &len);
 	if (r < 0) return ES_RETURN_ERROR;
 	if (len % sizeof(uint32_t)) {
