@@ -78,7 +78,9 @@ static struct legacy_report *scan_text(const char *data, size_t len)
 	return r;
 }
 
-static char *print_to_string(const struct legacy_report *r, int json)
+/* noinline: inlined, gcc 12 -O2 takes the memstream's buffer for the local it was
+ * returned through (-Wdangling-pointer, a false positive) */
+__attribute__((noinline)) static char *print_to_string(const struct legacy_report *r, int json)
 {
 	char *buf = NULL;
 	size_t len = 0;
