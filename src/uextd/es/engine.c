@@ -1090,15 +1090,18 @@ static void fill_statfs(es_statfs_t *s, const struct proc_ev *ev)
 static void setattr_note(struct es_engine *e, const struct proc_ev *ev);
 
 
-/* The record's own ids (as of the event) into the table: /proc may be gone by now. */
+/* The record's own ids (as of the event) into the table: /proc may be gone by now. The
+ * saved ids are not in the record: execve(2) sets them to the effective ones, other
+ * records leave proctab to read them from /proc. */
 static void note_ids(struct es_engine *e, const struct proc_ev *ev)
 {
 	if (ev->flags & PROC_EF_NO_CREDS) return;
 	pid_t pid = (pid_t)ev->pid;
+	bool exec = ev->type == PROC_EV_EXEC;
 	if (ev->uid != PROC_ID_UNKNOWN)
-		proctab_setids(e->pt, pid, PROCTAB_UIDS, ev->uid, ev->euid, PROCTAB_ID_UNSET);
+		proctab_setids(e->pt, pid, PROCTAB_UIDS, ev->uid, ev->euid, exec ? ev->euid : PROCTAB_ID_UNSET);
 	if (ev->gid != PROC_ID_UNKNOWN)
-		proctab_setids(e->pt, pid, PROCTAB_GIDS, ev->gid, ev->egid, PROCTAB_ID_UNSET);
+		proctab_setids(e->pt, pid, PROCTAB_GIDS, ev->gid, ev->egid, exec ? ev->egid : PROCTAB_ID_UNSET);
 }
 
 static int on_proc_ev(const struct proc_ev *ev, void *data)
