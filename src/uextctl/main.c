@@ -209,14 +209,23 @@ static void print_es_status(json_t *es)
 	if (why && *why) printf(" (%s)", why);
 	printf("\n");
 	json_t *c;
-	json_array_foreach(json_object_get(es, "clients"), i, c)
-		printf("es client:   pid %lld: %lld subscriptions, %lld delivered, %lld dropped, %lld deadline misses (%s)\n",
+	json_array_foreach(json_object_get(es, "clients"), i, c) {
+		printf("es client:   pid %lld: %lld subscriptions, %lld delivered, %lld dropped, %lld deadline misses (%s)",
 		       (long long)json_integer_value(json_object_get(c, "pid")),
 		       (long long)json_integer_value(json_object_get(c, "subscriptions")),
 		       (long long)json_integer_value(json_object_get(c, "delivered")),
 		       (long long)json_integer_value(json_object_get(c, "dropped")),
 		       (long long)json_integer_value(json_object_get(c, "deadline_misses")),
 		       json_string_value(json_object_get(c, "miss_mode")));
+		json_t *rt = json_object_get(c, "auth_response_us");
+		if (json_integer_value(json_object_get(rt, "n")) > 0)
+			printf(", %lld verdicts in p50 %lld / p99 %lld / max %lld µs",
+			       (long long)json_integer_value(json_object_get(rt, "n")),
+			       (long long)json_integer_value(json_object_get(rt, "p50")),
+			       (long long)json_integer_value(json_object_get(rt, "p99")),
+			       (long long)json_integer_value(json_object_get(rt, "max")));
+		printf("\n");
+	}
 	json_t *k = json_object_get(es, "counters");
 	printf("es counters: ");
 	const char *name;

@@ -10,6 +10,7 @@
  *   --cache            answer with cache = true
  *   --silent           never answer AUTH messages (a stalled client)
  *   --slow-us N        sleep N µs in the handler (a slow client: forces drops)
+ *   --delay-us N       sleep N µs before answering an AUTH message (a slow decision)
  *   --mute-path TYPE:PATH   es_mute_path (TYPE prefix|literal|target_prefix|target_literal)
  *   --invert KIND      es_invert_muting (process|path|target_path)
  *   --mute-self        es_mute_process(own token)
@@ -55,7 +56,7 @@ static int ndeny;
 static bool cache, silent, quiet;
 static const char *mute_proc_of;
 static atomic_bool muted_once;
-static unsigned slow_us;
+static unsigned slow_us, delay_us;
 static atomic_ulong messages, seq_gaps, global_gaps;
 static uint64_t last_seq[ES_EVENT_TYPE_LAST];
 static bool seen[ES_EVENT_TYPE_LAST];
@@ -162,6 +163,7 @@ static void handler(es_client_t *c, const es_message_t *m, void *ctx)
 		fflush(stdout);
 	}
 	if (m->action_type == ES_ACTION_TYPE_AUTH && !silent) {
+		if (delay_us) usleep(delay_us);
 		if (t == ES_EVENT_TYPE_AUTH_OPEN)
 			es_respond_flags_result(c, m, allow ? UINT32_MAX : 0, cache && allow);
 		else
@@ -200,6 +202,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--quiet")) quiet = true;
 		else if (!strcmp(a, "--mute-self")) mute_self = true;
 		else if (!strcmp(a, "--slow-us") && i + 1 < argc) slow_us = (unsigned)atoi(argv[++i]);
+		else if (!strcmp(a, "--delay-us") && i + 1 < argc) delay_us = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--mute-path") && i + 1 < argc && nmutes < 16) mutes[nmutes++] = argv[++i];
 		else if (!strcmp(a, "--invert") && i + 1 < argc && ninverts < 4) inverts[ninverts++] = argv[++i];
 		else if (!strcmp(a, "--mute-proc-of") && i + 1 < argc) mute_proc_of = argv[++i];

@@ -57,3 +57,17 @@ sync_probe c
 n=$(probe_count c '.path=="'"$MNT/plain"'" and .process.exe=="/usr/bin/cat"')
 assert_eq "$n" 3 "AUTH_OPEN after a new client cleared the cache"
 ok "cache=true: 100 opens -> 1 AUTH, modified -> AUTH again, new client -> cache cleared"
+
+# Response times in status: a client that takes 20 ms per verdict shows it, per client.
+stop_probe c
+stop_probe d
+start_probe slow --delay-us 20000 auth_open
+for i in 1 2 3 4 5; do cat "$MNT/plain" >/dev/null; done
+sync_probe slow
+rt=$(ctl --json status | jq -c '.es.clients[] | select(.pid=='"${PROBE_PIDS[slow]}"') | .auth_response_us')
+[ "$(jq .n <<<"$rt")" -ge 5 ] || fail "verdicts timed: $rt"
+# 20 ms in the handler; the buckets are 12.5% wide; well under the 3 s deadline
+[ "$(jq .p50 <<<"$rt")" -ge 20000 ] && [ "$(jq .p50 <<<"$rt")" -le 200000 ] || fail "p50 of 20 ms verdicts: $rt"
+[ "$(jq '.p50 <= .p99 and .p99 <= .max' <<<"$rt")" = true ] || fail "p50 <= p99 <= max: $rt"
+ctl status | grep -q "verdicts in p50 [0-9]* / p99 [0-9]* / max [0-9]* µs" || fail "uextctl status does not show response times"
+ok "status: per-client AUTH response times ($rt)"

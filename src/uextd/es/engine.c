@@ -63,6 +63,26 @@ struct block {
 	uint8_t data[];
 };
 
+/* AUTH response times per client: four buckets per power of two of µs (within 12.5%),
+ * 0-3 µs exact, the last bucket from 2^26 µs (67 s) on. */
+#define RTT_BUCKETS 104
+
+static unsigned rtt_bucket(uint64_t us)
+{
+	if (us < 4) return (unsigned)us;
+	unsigned lg = 63u - (unsigned)__builtin_clzll(us); /* >= 2 */
+	unsigned b = 4u * (lg - 1u) + ((unsigned)(us >> (lg - 2u)) & 3u);
+	return b < RTT_BUCKETS ? b : RTT_BUCKETS - 1;
+}
+
+/* The largest µs value bucket b holds. */
+static uint64_t rtt_upper(unsigned b)
+{
+	if (b < 4) return b;
+	unsigned lg = b / 4u + 1u;
+	return ((4ull + b % 4u + 1u) << (lg - 2u)) - 1u;
+}
+
 struct client {
 	bool used, welcomed;
 	int evfd, reqfd;
@@ -89,6 +109,9 @@ struct client {
 	bool want_out;
 	/* counters */
 	uint64_t delivered, dropped, misses, verdicts, auth_sent;
+	/* how long its AUTH verdicts took, from reading the event to the verdict */
+	uint32_t rtt[RTT_BUCKETS];
+	uint64_t rtt_n, rtt_max;
 };
 
 struct pending {
@@ -97,6 +120,7 @@ struct pending {
 	uint32_t type;    /* ES_EVENT_TYPE_AUTH_* */
 	uint64_t fan_mask;
 	uint64_t deadline;
+	uint64_t t0;      /* when uextd read the event */
 	uint32_t waiting; /* client slots still to answer */
 	bool deny, cache_all;
 };
@@ -768,6 +792,10 @@ static void on_verdict(struct es_engine *e, struct client *c, const struct esw_v
 	c->verdicts++;
 	if (!p || !(p->waiting & bit)) return; /* late (deadline passed) or not ours */
 	c->consecutive_misses = 0;
+	uint64_t us = (mono_ns() - p->t0) / 1000u;
+	c->rtt[rtt_bucket(us)]++;
+	c->rtt_n++;
+	if (us > c->rtt_max) c->rtt_max = us;
 	p->waiting &= ~bit;
 	if (v->flags != UINT32_MAX) p->deny = true;
 	if (!v->cache) p->cache_all = false;
@@ -1324,6 +1352,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	p->fd = ev->fd;
 	p->type = type;
 	p->fan_mask = fmask;
+	p->t0 = now;
 	p->deny = false;
 	p->cache_all = true;
 	p->waiting = 0;
@@ -2179,6 +2208,17 @@ static const char *miss_mode_name(uint32_t m)
 	return m == ES_DEADLINE_MISS_MODE_FAIL_OPEN ? "fail-open" : m == ES_DEADLINE_MISS_MODE_FAIL_CLOSED ? "fail-closed" : "kill";
 }
 
+/* The q-quantile of c's response times: the top of the bucket it falls in. */
+static uint64_t rtt_quantile(const struct client *c, double q)
+{
+	uint64_t want = (uint64_t)((double)c->rtt_n * q + 0.999999), seen = 0;
+	for (unsigned b = 0; b < RTT_BUCKETS; b++) {
+		seen += c->rtt[b];
+		if (seen >= want && seen) return rtt_upper(b) < c->rtt_max ? rtt_upper(b) : c->rtt_max;
+	}
+	return c->rtt_max;
+}
+
 static void publish_status(struct es_engine *e)
 {
 	e->boot_off = boot_to_mono_offset(); /* refreshed here: it moves only across suspend */
@@ -2189,13 +2229,15 @@ static void publish_status(struct es_engine *e)
 		size_t nsubs = 0;
 		for (uint32_t t = 0; t < N_TYPES; t++) nsubs += (size_t)esw_bit(c->subs, t);
 		json_array_append_new(clients,
-			json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}", "id", (json_int_t)c->id,
+			json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "id", (json_int_t)c->id,
 				  "pid", (int)c->pid, "subscriptions", (json_int_t)nsubs, "delivered",
 				  (json_int_t)c->delivered, "dropped", (json_int_t)c->dropped, "auth_sent",
 				  (json_int_t)c->auth_sent, "verdicts", (json_int_t)c->verdicts, "deadline_misses",
 				  (json_int_t)c->misses, "miss_mode", miss_mode_name(c->miss_mode), "queued_bytes",
 				  (json_int_t)c->q_bytes, "muted_paths", (json_int_t)c->nmpaths, "muted_processes",
-				  (json_int_t)c->nmprocs));
+				  (json_int_t)c->nmprocs, "auth_response_us", "n", (json_int_t)c->rtt_n, "p50",
+				  (json_int_t)rtt_quantile(c, 0.5), "p99", (json_int_t)rtt_quantile(c, 0.99), "max",
+				  (json_int_t)c->rtt_max));
 	}
 	json_t *watch = json_array();
 	for (size_t i = 0; i < e->cfg.nwatch; i++) json_array_append_new(watch, json_string(e->cfg.watch[i]));
