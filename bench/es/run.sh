@@ -3,6 +3,8 @@
 # no monitor, fapolicyd and auditd, measured side by side in one run. Every round runs every
 # configuration (the order rotates per round), each with a freshly started monitor:
 #   none             no monitor (the baseline of every ratio);
+#   fan-floor        the mechanism floor: one thread answering every fanotify permission
+#                    event (open, exec) ALLOW itself at once (bench/es/fan_floor.c);
 #   uext-observe     uextd + a client subscribed to NOTIFY exec/fork/exit/open/close/
 #                    create/unlink/write;
 #   uext-auth        uextd + a client answering AUTH_EXEC/AUTH_OPEN allow, cache=false;
@@ -44,7 +46,7 @@ N_LAT_EXEC=${N_LAT_EXEC:-1000}
 LAT_GAP_US=${LAT_GAP_US:-200}
 N_NOTIFY=${N_NOTIFY:-200000}
 NOTIFY_PROCS=${NOTIFY_PROCS:-1} # parallel NOTIFY generators, N_NOTIFY iterations each
-CONFIGS=${CONFIGS:-none uext-observe uext-auth uext-auth-cache fapolicyd auditd}
+CONFIGS=${CONFIGS:-none fan-floor uext-observe uext-auth uext-auth-cache fapolicyd auditd}
 MON_MAX_S=${MON_MAX_S:-1800} # hard cap on one monitor's life
 WL_MAX_S=${WL_MAX_S:-600}    # hard cap on one workload run
 WL=$B/bench/uext-bench-workload
@@ -62,7 +64,7 @@ if [ -z "${UEXT_BENCH_ES_INNER:-}" ]; then
 	mkdir -p "$B/bench"
 	{
 		[ -f "$B/build.ninja" ] || cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release
-		ninja -C "$B" uext-bench-workload
+		ninja -C "$B" uext-bench-workload uext-bench-fan-floor
 	} >"$B/bench/workload-build.log" 2>&1 || {
 		[ -x "$WL" ] || { echo "es/run.sh: cannot build the workload, see $B/bench/workload-build.log" >&2; exit 1; }
 		echo "es/run.sh: build failed, using the existing $WL (see $B/bench/workload-build.log)" >&2
@@ -342,7 +344,19 @@ start_fapolicyd() {
 	log "  fapolicyd not ready: $(tail -3 "$WORK/fapolicyd.log")"
 	return 1
 }
-stop_fapolicyd() { stop_mons; }
+
+start_fan_floor() {
+	spawn "$WORK/fan_floor.out" "$WORK/fan_floor.err" "$B/bench/uext-bench-fan-floor" "$S" || {
+		log "  fan_floor did not start"; return 1; }
+	local i
+	for i in $(seq 500); do
+		grep -qx ready "$WORK/fan_floor.err" 2>/dev/null && return 0
+		mon_alive || break
+		sleep 0.01
+	done
+	log "  fan_floor not ready: $(tail -2 "$WORK/fan_floor.err")"
+	return 1
+}
 
 start_auditd() {
 	rm -f /run/auditd.pid
@@ -370,6 +384,7 @@ stop_auditd() {
 start_cfg() {
 	case $1 in
 	none) return 0 ;;
+	fan-floor) start_fan_floor ;;
 	uext-observe) start_uext observe ;;
 	uext-auth) start_uext auth ;;
 	uext-auth-cache) start_uext auth-cache ;;
@@ -381,7 +396,7 @@ stop_cfg() {
 	case $1 in
 	none) ;;
 	uext-*) stop_uext ;;
-	fapolicyd) stop_fapolicyd ;;
+	fapolicyd | fan-floor) stop_mons ;;
 	auditd) stop_auditd ;;
 	esac
 }
@@ -597,6 +612,7 @@ END {
 	p = med("uext-auth", "hot", "p99"); q = med("uext-auth", "hot", "lat_p99"); rt = med("uext-auth", "hot", "rt_p99")
 	printf "  uncached AUTH round trip p99 < 100 µs:                %s µs (whole open, W2h under uext-auth) %s; delivery half in the client p99 %s µs\n", f(p, "%.1f"), p == "" ? "n/a" : pass(p < 100), f(q, "%.1f")
 	printf "    as uextd measures it, event read -> verdict:         p50 %s µs, p99 %s µs (12.5%% buckets)\n", f(med("uext-auth", "hot", "rt_p50"), "%.0f"), f(rt, "%.0f")
+	printf "    the floor (fan-floor, one thread answering itself): whole open p50 %s µs, p99 %s µs\n", f(med("fan-floor", "hot", "p50"), "%.1f"), f(med("fan-floor", "hot", "p99"), "%.1f")
 	e = med("uext-count", "notify", "events_s"); g = sum("uext-count", "notify", "gaps")
 	printf "  >= 200k NOTIFY events/s to one client, no drops:      %s events/s, %d gaps  %s\n", f(e, "%.0f"), g, e == "" ? "n/a" : pass(e >= 200000 && g == 0)
 	printf "  faster than fapolicyd on every workload (ratio uext / fapolicyd ratio):\n"
