@@ -52,12 +52,14 @@ struct fan_fs {
 	int fd;
 };
 
-/* The last directory resolved in the current notify batch: a burst of events in one
- * directory costs one open_by_handle_at. Its O_PATH fd is kept with the path, so that an
- * entry can be stat'ed without walking the path again. Dropped at every read so a path
- * is never older than the batch it is reported in. */
+/* The last directory resolved: a burst of events in one directory costs one
+ * open_by_handle_at. Its O_PATH fd is kept with the path, so that an entry can be stat'ed
+ * without walking the path again. The fd outlives a read; the path does not: the first
+ * event of a batch that finds the directory reads its path again through the fd (it may
+ * have moved), so a path is never older than the batch it is reported in. */
 struct fan_dircache {
 	bool valid;
+	bool fresh; /* path read during the current batch */
 	int fd; /* -1 when none */
 	__kernel_fsid_t fsid;
 	uint32_t bytes;
@@ -585,9 +587,21 @@ static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 
 	if (dc->valid && fsid_eq(&dc->fsid, &id->fsid) && dc->bytes == id->bytes &&
 	    dc->type == id->type && !memcmp(dc->handle, id->handle, id->bytes)) {
+		if (!dc->fresh) { /* same checks as a new resolution, on the kept fd */
+			l = fstat(dc->fd, &st) < 0 || st.st_nlink == 0 ? -1 : fd_path(f, dc->fd, out, PATH_MAX);
+			if (l <= 0 || l >= PATH_MAX || out[0] != '/') {
+				dc_drop(dc);
+				goto resolve;
+			}
+			out[l] = '\0';
+			memcpy(dc->path, out, (size_t)l + 1);
+			dc->fresh = true;
+			return 0;
+		}
 		memcpy(out, dc->path, strlen(dc->path) + 1);
 		return 0;
 	}
+resolve:
 	fs = fs_by_fsid(f, &id->fsid);
 	if (!fs)
 		return -ENODEV;
@@ -612,6 +626,7 @@ static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 	out[l] = '\0';
 	dc_drop(dc);
 	dc->valid = true;
+	dc->fresh = true;
 	dc->fd = fd;
 	fd = -1;
 	dc->fsid = id->fsid;
@@ -730,7 +745,7 @@ int fan_read_notify(struct fan *f, fan_notify_cb cb, void *data)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
-	dc_drop(&f->dc); /* a directory may have moved since the last batch */
+	f->dc.fresh = false; /* a directory may have moved since the last batch */
 
 	/* Records are 4-byte aligned, metadata has a u64: copy, never cast. */
 	while ((size_t)n - off >= FAN_EVENT_METADATA_LEN) {
