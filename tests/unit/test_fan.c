@@ -992,6 +992,47 @@ static void test_notify_unresolved_dir(void **state)
 	free_fan();
 }
 
+/* The directory fd fan keeps across reads: a directory renamed between two reads is named
+ * by its new path in the second, and one removed and made again under the same name is
+ * resolved anew (another handle). */
+static void test_notify_dir_moved_between_reads(void **state)
+{
+	char d[PATH_MAX], d2[PATH_MAX], p[PATH_MAX];
+	struct nlog l;
+	struct fan *f;
+
+	(void)state;
+	f = notify_fan(FAN_CREATE);
+	in_dir(d, "before");
+	in_dir(d2, "after");
+	assert_int_equal(mkdir(d, 0755), 0);
+	snprintf(p, sizeof(p), "%s/a", d);
+	write_file(p, "", 0644);
+	drain(f, &l);
+	expect_n(&l, 1);
+	expect(&l, 0, FAN_CREATE, p, NULL);
+
+	assert_int_equal(rename(d, d2), 0);
+	snprintf(p, sizeof(p), "%s/b", d2);
+	write_file(p, "", 0644);
+	drain(f, &l);
+	expect_n(&l, 1);
+	expect(&l, 0, FAN_CREATE, p, NULL); /* not .../before/b */
+
+	snprintf(p, sizeof(p), "%s/b", d2);
+	assert_int_equal(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s/a", d2);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(rmdir(d2), 0);
+	assert_int_equal(mkdir(d2, 0755), 0);
+	snprintf(p, sizeof(p), "%s/c", d2);
+	write_file(p, "", 0644);
+	drain(f, &l);
+	expect_n(&l, 1);
+	expect(&l, 0, FAN_CREATE, p, NULL);
+	free_fan();
+}
+
 static int max_queued_events(void)
 {
 	FILE *fp = fopen("/proc/sys/fs/fanotify/max_queued_events", "re");
@@ -1126,6 +1167,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_notify_sequence_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_merge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_unresolved_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify_dir_moved_between_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_both_groups, setup, teardown),
 	};
