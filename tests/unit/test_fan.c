@@ -992,13 +992,25 @@ static void test_notify_unresolved_dir(void **state)
 	free_fan();
 }
 
+/* Create dir/name and expect exactly its FAN_CREATE, named by that path. */
+static void create_in(struct fan *f, const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	struct nlog l;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	write_file(p, "", 0644);
+	drain(f, &l);
+	expect_n(&l, 1);
+	expect(&l, 0, FAN_CREATE, p, NULL);
+}
+
 /* The directory fd fan keeps across reads: a directory renamed between two reads is named
- * by its new path in the second, and one removed and made again under the same name is
- * resolved anew (another handle). */
+ * by its new path in the second (not .../before/b), and one removed and made again under
+ * the same name is resolved anew (another handle). */
 static void test_notify_dir_moved_between_reads(void **state)
 {
 	char d[PATH_MAX], d2[PATH_MAX], p[PATH_MAX];
-	struct nlog l;
 	struct fan *f;
 
 	(void)state;
@@ -1006,30 +1018,16 @@ static void test_notify_dir_moved_between_reads(void **state)
 	in_dir(d, "before");
 	in_dir(d2, "after");
 	assert_int_equal(mkdir(d, 0755), 0);
-	snprintf(p, sizeof(p), "%s/a", d);
-	write_file(p, "", 0644);
-	drain(f, &l);
-	expect_n(&l, 1);
-	expect(&l, 0, FAN_CREATE, p, NULL);
-
+	create_in(f, d, "a");
 	assert_int_equal(rename(d, d2), 0);
-	snprintf(p, sizeof(p), "%s/b", d2);
-	write_file(p, "", 0644);
-	drain(f, &l);
-	expect_n(&l, 1);
-	expect(&l, 0, FAN_CREATE, p, NULL); /* not .../before/b */
-
-	snprintf(p, sizeof(p), "%s/b", d2);
-	assert_int_equal(unlink(p), 0);
+	create_in(f, d2, "b");
 	snprintf(p, sizeof(p), "%s/a", d2);
+	assert_int_equal(unlink(p), 0);
+	snprintf(p, sizeof(p), "%s/b", d2);
 	assert_int_equal(unlink(p), 0);
 	assert_int_equal(rmdir(d2), 0);
 	assert_int_equal(mkdir(d2, 0755), 0);
-	snprintf(p, sizeof(p), "%s/c", d2);
-	write_file(p, "", 0644);
-	drain(f, &l);
-	expect_n(&l, 1);
-	expect(&l, 0, FAN_CREATE, p, NULL);
+	create_in(f, d2, "c");
 	free_fan();
 }
 
