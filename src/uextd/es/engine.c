@@ -152,7 +152,7 @@ struct attr_wait {
  * the time uextd reads the batch (a failed lookup is the slow one). The same for the
  * instigator's tty, which every event of a terminal's process carries. */
 struct stat_memo {
-	bool valid, ok;
+	bool valid;
 	struct stat st;
 	char path[PATH_MAX];
 };
@@ -324,17 +324,29 @@ static uint32_t b_file_stat(struct builder *b, const char *path)
 /* The entry a notify event names, stat'ed now: relative to the fd of its directory when
  * the event came with one (one component to look up, not the whole path: a directory
  * busy with creates and unlinks makes every walk of it contend), else by path. */
+static bool memo_hit(const struct stat_memo *m, const char *path)
+{
+	return m->valid && strcmp(m->path, path) == 0;
+}
+
+/* m->st (just filled, zeroed on failure) is path's from now on. */
+static void memo_keep(struct stat_memo *m, const char *path, bool ok)
+{
+	size_t len = strlen(path);
+	if (!ok) memset(&m->st, 0, sizeof m->st);
+	m->valid = len < sizeof m->path;
+	if (m->valid) memcpy(m->path, path, len + 1);
+}
+
 static uint32_t b_file_ev(struct es_engine *e, const struct fan_notify_event *ev, const char *path)
 {
 	struct stat_memo *m = &e->memo;
 	if (ev->dirfd < 0 || !ev->name) return b_file_stat(e->b, path);
-	size_t len = strlen(path);
-	if (!m->valid || strcmp(m->path, path) != 0) {
+	if (!memo_hit(m, path)) {
 		bool self = strcmp(ev->name, ".") == 0;
-		m->ok = fstatat(ev->dirfd, self ? "" : ev->name, &m->st, AT_SYMLINK_NOFOLLOW | (self ? AT_EMPTY_PATH : 0)) == 0;
-		if (!m->ok) memset(&m->st, 0, sizeof m->st);
-		m->valid = len < sizeof m->path;
-		if (m->valid) memcpy(m->path, path, len + 1);
+		memo_keep(m, path,
+			  fstatat(ev->dirfd, self ? "" : ev->name, &m->st,
+				  AT_SYMLINK_NOFOLLOW | (self ? AT_EMPTY_PATH : 0)) == 0);
 	}
 	return b_file(e->b, path, &m->st);
 }
@@ -344,12 +356,7 @@ static uint32_t b_tty(struct es_engine *e, const char *tty)
 {
 	struct stat_memo *m = &e->tty_memo;
 	if (!e->in_notify_read) return b_file_stat(e->b, tty);
-	if (!m->valid || strcmp(m->path, tty) != 0) {
-		if (lstat(tty, &m->st) < 0) memset(&m->st, 0, sizeof m->st);
-		size_t len = strlen(tty);
-		m->valid = len < sizeof m->path;
-		if (m->valid) memcpy(m->path, tty, len + 1);
-	}
+	if (!memo_hit(m, tty)) memo_keep(m, tty, lstat(tty, &m->st) == 0);
 	return b_file(e->b, tty, &m->st);
 }
 

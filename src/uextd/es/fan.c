@@ -574,6 +574,24 @@ static const struct fan_fs *fs_by_fsid(const struct fan *f, const __kernel_fsid_
 	return NULL;
 }
 
+/* The current absolute path of the object behind fd into out[PATH_MAX]: its length,
+ * -ENOENT once it is removed, or -errno / -ENAMETOOLONG. */
+static ssize_t live_path(const struct fan *f, int fd, char *out)
+{
+	struct stat st;
+	ssize_t l;
+
+	/* A removed object can still be found while something holds it; its path would
+	 * then read "... (deleted)", which a real name could also end in. */
+	if (fstat(fd, &st) < 0 || st.st_nlink == 0)
+		return -ENOENT;
+	l = fd_path(f, fd, out, PATH_MAX);
+	if (l <= 0 || l >= PATH_MAX || out[0] != '/')
+		return l < 0 ? -errno : -ENAMETOOLONG;
+	out[l] = '\0';
+	return l;
+}
+
 /* Turn a handle into the current absolute path of its object in out[PATH_MAX]. */
 static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 {
@@ -581,27 +599,24 @@ static int handle_path(struct fan *f, const struct fid_ref *id, char *out)
 	struct file_handle *fh = (struct file_handle *)hbuf;
 	struct fan_dircache *dc = &f->dc;
 	const struct fan_fs *fs;
-	struct stat st;
 	ssize_t l;
-	int fd, r;
+	int fd;
 
 	if (dc->valid && fsid_eq(&dc->fsid, &id->fsid) && dc->bytes == id->bytes &&
 	    dc->type == id->type && !memcmp(dc->handle, id->handle, id->bytes)) {
-		if (!dc->fresh) { /* same checks as a new resolution, on the kept fd */
-			l = fstat(dc->fd, &st) < 0 || st.st_nlink == 0 ? -1 : fd_path(f, dc->fd, out, PATH_MAX);
-			if (l <= 0 || l >= PATH_MAX || out[0] != '/') {
-				dc_drop(dc);
-				goto resolve;
-			}
-			out[l] = '\0';
+		if (dc->fresh) {
+			memcpy(out, dc->path, strlen(dc->path) + 1);
+			return 0;
+		}
+		/* first use in this batch: where is it now? */
+		l = live_path(f, dc->fd, out);
+		if (l > 0) {
 			memcpy(dc->path, out, (size_t)l + 1);
 			dc->fresh = true;
 			return 0;
 		}
-		memcpy(out, dc->path, strlen(dc->path) + 1);
-		return 0;
+		dc_drop(dc); /* resolve it anew */
 	}
-resolve:
 	fs = fs_by_fsid(f, &id->fsid);
 	if (!fs)
 		return -ENODEV;
@@ -612,33 +627,21 @@ resolve:
 	fd = open_by_handle_at(fs->fd, fh, O_PATH | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* A removed object can still be found while something holds it; its path would
-	 * then read "... (deleted)", which a real name could also end in. */
-	if (fstat(fd, &st) < 0 || st.st_nlink == 0) {
-		r = -ENOENT;
-		goto out;
+	l = live_path(f, fd, out);
+	if (l < 0) {
+		close(fd);
+		return (int)l;
 	}
-	l = fd_path(f, fd, out, PATH_MAX);
-	if (l <= 0 || l >= PATH_MAX || out[0] != '/') {
-		r = l < 0 ? -errno : -ENAMETOOLONG;
-		goto out;
-	}
-	out[l] = '\0';
 	dc_drop(dc);
 	dc->valid = true;
 	dc->fresh = true;
 	dc->fd = fd;
-	fd = -1;
 	dc->fsid = id->fsid;
 	dc->bytes = id->bytes;
 	dc->type = id->type;
 	memcpy(dc->handle, id->handle, id->bytes);
 	memcpy(dc->path, out, (size_t)l + 1);
-	r = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	return r;
+	return 0;
 }
 
 static int path_join(char *out, const char *dir, const char *name)
