@@ -8,9 +8,17 @@ make_key uext-examples
 make_bundle "$WORK/a" 1.0
 sign_bundle "$WORK/a" uext-examples
 ctl install "$WORK/a" >/dev/null
+# The build tree may be where other users cannot go (a clone under /root, mode 0700): they
+# run a copy of uextctl and its libuext from the test's own directory.
+mkdir -p "$WORK/bin"
+cp "$UEXTCTL" "$UEXT_BUILD"/src/lib/libuext.so.0 "$WORK/bin/"
 chmod -R a+rX "$WORK"
-
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups -- "$UEXTCTL" --root "$ROOT" --timeout 10 "$@"; }
+unpriv() { # GROUPS-OPTION uextctl-arguments...
+	local groups=$1
+	shift
+	setpriv --reuid=65534 --regid=65534 "$groups" -- env LD_LIBRARY_PATH="$WORK/bin" "$WORK/bin/uextctl" --root "$ROOT" --timeout 10 "$@"
+}
+as_nobody() { unpriv --clear-groups "$@"; }
 
 as_nobody status >/dev/null || fail "unprivileged status refused"
 as_nobody list --json | jq -e 'length == 1' >/dev/null || fail "unprivileged list"
@@ -28,7 +36,7 @@ ok "unprivileged mutations refused with 'permission denied'"
 
 if getent group uext-admin >/dev/null; then
 	gid=$(getent group uext-admin | cut -d: -f3)
-	setpriv --reuid=65534 --regid=65534 --groups="$gid" -- "$UEXTCTL" --root "$ROOT" approve org.uext.example.hello >/dev/null ||
+	unpriv --groups="$gid" approve org.uext.example.hello >/dev/null ||
 		fail "uext-admin member refused"
 	ok "uext-admin member may approve"
 fi
