@@ -195,7 +195,7 @@ static int reap(pid_t p, int ms)
 struct served {
 	bool deny;            /* verdict for events we answer */
 	int hold;             /* leave the first `hold` events pending (their fds in held[]) */
-	const char *cache;    /* fan_cache_allow events on this path */
+	const char *cache;    /* fan_allow_cached events on this path */
 	int events;           /* permission events seen */
 	int overflows;
 	int held[MAX_HELD];
@@ -227,8 +227,9 @@ static void perm_cb(struct fan *f, const struct fan_perm_event *ev, void *data)
 		return;
 	}
 	if (s->cache && ev->path && !strcmp(ev->path, s->cache))
-		s->cache_rc = fan_cache_allow(f, ev->fd, FAN_OPEN_PERM);
-	s->respond_rc = fan_respond(f, ev->fd, !s->deny);
+		s->respond_rc = fan_allow_cached(f, ev->fd, FAN_OPEN_PERM, &s->cache_rc);
+	else
+		s->respond_rc = fan_respond(f, ev->fd, !s->deny);
 }
 
 /* Read one batch if one comes within ms. */
@@ -317,6 +318,7 @@ static void test_probe_and_contracts(void **state)
 	struct served s = { 0 };
 	struct fan_stats st;
 	struct fan *f = NULL;
+	int rc;
 
 	(void)state;
 	assert_true(g_sup.perm);
@@ -341,7 +343,8 @@ static void test_probe_and_contracts(void **state)
 	/* nothing pending: a verdict or a cache mark for any fd is refused, and the fd
 	 * is not touched */
 	assert_int_equal(fan_respond(f, STDERR_FILENO, true), -EBADF);
-	assert_int_equal(fan_cache_allow(f, STDERR_FILENO, FAN_OPEN_PERM), -EBADF);
+	assert_int_equal(fan_allow_cached(f, STDERR_FILENO, FAN_OPEN_PERM, &rc), -EBADF);
+	assert_int_equal(rc, -EBADF);
 	assert_true(fcntl(STDERR_FILENO, F_GETFD) >= 0);
 	/* no events: a read is 0, not an error */
 	assert_int_equal(fan_read_perm(f, perm_cb, &s), 0);
@@ -510,11 +513,12 @@ static void test_cache_clear(void **state)
 
 static void test_cache_refuses_changed_file(void **state)
 {
-	struct served s = { .hold = 1 };
+	struct served s = { .hold = 2 };
 	char file[PATH_MAX], dir[PATH_MAX];
 	struct fan_stats st;
 	struct fan *f;
-	pid_t reader;
+	pid_t reader, reader2;
+	int rc;
 
 	(void)state;
 	in_dir(file, "moving");
@@ -525,14 +529,18 @@ static void test_cache_refuses_changed_file(void **state)
 	assert_int_equal(mark(f, g_root, FAN_OPEN_PERM | FAN_ONDIR, 0), 0);
 
 	reader = spawn(OP_OPEN, file, 1);
-	assert_true(wait_events(f, &s, 1));
-	/* while the reader waits for its verdict, someone appends to the file */
+	reader2 = spawn(OP_OPEN, file, 1);
+	assert_true(wait_events(f, &s, 2));
+	/* while the readers wait for their verdicts, someone appends to the file */
 	assert_int_equal(count_events(f, OP_APPEND, file, 1, NULL), 1);
-	assert_int_equal(fan_cache_allow(f, s.held[0], FAN_OPEN_PERM), -ESTALE);
-	assert_int_equal(fan_cache_allow(f, s.held[0], FAN_OPEN), -EINVAL);
-	assert_int_equal(fan_respond(f, s.held[0], true), 0);
+	/* each is allowed; neither is cached */
+	assert_int_equal(fan_allow_cached(f, s.held[0], FAN_OPEN_PERM, &rc), 0);
+	assert_int_equal(rc, -ESTALE);
+	assert_int_equal(fan_allow_cached(f, s.held[1], FAN_OPEN, &rc), 0);
+	assert_int_equal(rc, -EINVAL);
 	assert_int_equal(fan_respond(f, s.held[0], true), -EBADF); /* exactly one verdict */
 	assert_int_equal(reap(reader, WAIT_MS), 0);
+	assert_int_equal(reap(reader2, WAIT_MS), 0);
 	/* nothing was cached */
 	assert_int_equal(count_events(f, OP_OPEN, file, 2, NULL), 2);
 
@@ -541,8 +549,8 @@ static void test_cache_refuses_changed_file(void **state)
 	s.hold = 1;
 	reader = spawn(OP_OPEN, dir, 1);
 	assert_true(wait_events(f, &s, 1));
-	assert_int_equal(fan_cache_allow(f, s.held[0], FAN_OPEN_PERM), -EINVAL);
-	assert_int_equal(fan_respond(f, s.held[0], true), 0);
+	assert_int_equal(fan_allow_cached(f, s.held[0], FAN_OPEN_PERM, &rc), 0);
+	assert_int_equal(rc, -EINVAL);
 	assert_int_equal(reap(reader, WAIT_MS), 0);
 	fan_stats(f, &st);
 	assert_int_equal(st.cache_stale, 1);

@@ -709,10 +709,14 @@ static void arm_timer(struct es_engine *e)
 static void finish(struct es_engine *e, struct pending *p, bool answered_by_all)
 {
 	bool allow = !p->deny;
+	int r, cache_rc;
 	if (allow && p->cache_all && answered_by_all && p->type != SYNC_EVENT) {
-		if (fan_cache_allow(e->fan, p->fd, p->fan_mask) == 0) e->cached++;
+		r = fan_allow_cached(e->fan, p->fd, p->fan_mask, &cache_rc);
+		if (cache_rc == 0) e->cached++;
+	} else {
+		r = fan_respond(e->fan, p->fd, allow);
 	}
-	if (fan_respond(e->fan, p->fd, allow) < 0) e->fan_errors++;
+	if (r < 0) e->fan_errors++;
 	memset(p, 0, sizeof *p);
 	e->npend--;
 }

@@ -442,32 +442,50 @@ int fan_read_perm(struct fan *f, fan_perm_cb cb, void *data)
 	return count;
 }
 
-int fan_respond(struct fan *f, int event_fd, bool allow)
+/* Write p's verdict. 0, or -errno with p still pending (the kernel still waits). */
+static int write_verdict(struct fan *f, const struct fan_pending *p, bool allow)
 {
-	struct fanotify_response r = { .fd = event_fd, .response = allow ? FAN_ALLOW : FAN_DENY };
-	struct fan_pending *p;
+	struct fanotify_response r = { .fd = p->fd, .response = allow ? FAN_ALLOW : FAN_DENY };
 	ssize_t w;
 
-	if (!f || f->perm_fd < 0)
-		return -EBADF;
-	p = pend_find(f, event_fd);
-	if (!p)
-		return -EBADF;
 	/* One response per write(2): the kernel reads exactly one struct
 	 * fanotify_response per call (docs/fanotify.md on batching). */
 	do
 		w = write(f->perm_fd, &r, sizeof(r));
 	while (w < 0 && errno == EINTR);
 	if (w < 0 && errno != ENOENT)
-		return -errno; /* still pending: the kernel still waits for it */
+		return -errno;
 	if (w < 0)
 		f->st.responses_gone++; /* the task was killed while it waited */
 	else if (allow)
 		f->st.allowed++;
 	else
 		f->st.denied++;
+	return 0;
+}
+
+static void release(struct fan *f, struct fan_pending *p)
+{
+	int fd = p->fd;
+
 	pend_drop(f, p);
-	close(event_fd);
+	close(fd);
+}
+
+int fan_respond(struct fan *f, int event_fd, bool allow)
+{
+	struct fan_pending *p;
+	int r;
+
+	if (!f || f->perm_fd < 0)
+		return -EBADF;
+	p = pend_find(f, event_fd);
+	if (!p)
+		return -EBADF;
+	r = write_verdict(f, p, allow);
+	if (r < 0)
+		return r;
+	release(f, p);
 	return 0;
 }
 
@@ -483,17 +501,12 @@ int fan_respond_all_pending(struct fan *f, bool allow)
 	return done;
 }
 
-int fan_cache_allow(struct fan *f, int event_fd, uint64_t mask)
+/* An ignore mark for mask on p's file (see fan_allow_cached). */
+static int cache_mark(struct fan *f, const struct fan_pending *p, uint64_t mask)
 {
-	struct fan_pending *p;
 	unsigned flags;
 	struct stat st;
 
-	if (!f || f->perm_fd < 0)
-		return -EBADF;
-	p = pend_find(f, event_fd);
-	if (!p)
-		return -EBADF;
 	/* A directory's content changes raise no FAN_MODIFY on it, so nothing would
 	 * ever drop its mark. */
 	if (!mask || (mask & ~FAN_PERM_EVENTS) || !S_ISREG(p->mode))
@@ -501,19 +514,40 @@ int fan_cache_allow(struct fan *f, int event_fd, uint64_t mask)
 	flags = FAN_MARK_ADD | FAN_MARK_IGNORED_MASK;
 	if (f->sup.evictable)
 		flags |= FAN_MARK_EVICTABLE; /* a cache entry must not pin the inode */
-	if (fanotify_mark(f->perm_fd, flags, mask, event_fd, NULL) < 0) {
+	if (fanotify_mark(f->perm_fd, flags, mask, p->fd, NULL) < 0) {
 		f->st.cache_errors++;
 		return -errno;
 	}
 	/* From here a modification drops the mark. One that landed between the read of
-	 * the event and the mark shows in the file's size or times instead. */
-	if (fstat(event_fd, &st) < 0 || stat_changed(p, &st)) {
-		fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, mask, event_fd,
-			      NULL);
+	 * the event and the mark (the verdict is already out: the opener itself may have
+	 * written) shows in the file's size or times instead. */
+	if (fstat(p->fd, &st) < 0 || stat_changed(p, &st)) {
+		fanotify_mark(f->perm_fd, FAN_MARK_REMOVE | FAN_MARK_IGNORED_MASK, mask, p->fd, NULL);
 		f->st.cache_stale++;
 		return -ESTALE;
 	}
 	f->st.cache_marks++;
+	return 0;
+}
+
+int fan_allow_cached(struct fan *f, int event_fd, uint64_t mask, int *cache_rc)
+{
+	struct fan_pending *p;
+	int r;
+
+	*cache_rc = -EBADF;
+	if (!f || f->perm_fd < 0)
+		return -EBADF;
+	p = pend_find(f, event_fd);
+	if (!p)
+		return -EBADF;
+	/* The verdict first: the mark is the caller's business, not the opener's wait. */
+	r = write_verdict(f, p, true);
+	*cache_rc = r;
+	if (r < 0)
+		return r;
+	*cache_rc = cache_mark(f, p, mask);
+	release(f, p);
 	return 0;
 }
 

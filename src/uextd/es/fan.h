@@ -69,8 +69,8 @@ struct fan_stats {
 	uint64_t allowed;          /* FAN_ALLOW written */
 	uint64_t denied;           /* FAN_DENY written */
 	uint64_t responses_gone;   /* the kernel no longer waited (task killed): ENOENT */
-	uint64_t cache_marks;      /* ignore marks added by fan_cache_allow */
-	uint64_t cache_stale;      /* fan_cache_allow refused: file changed since its event */
+	uint64_t cache_marks;      /* ignore marks added by fan_allow_cached */
+	uint64_t cache_stale;      /* not cached: file changed since its event */
 	uint64_t cache_errors;     /* ignore mark failed (ENOSPC: max_user_marks, ...) */
 	uint64_t cache_clears;     /* fan_cache_clear calls that reached the kernel */
 	uint64_t resolve_failures; /* paths that could not be resolved (deleted, too long) */
@@ -115,7 +115,7 @@ struct fan_notify_event {
 	const char *new_path;
 };
 
-/* Callbacks run inside fan_read_*; they may call fan_respond, fan_cache_allow and
+/* Callbacks run inside fan_read_*; they may call fan_respond, fan_allow_cached and
  * fan_stats but never fan_read_* or fan_free. */
 typedef void (*fan_perm_cb)(struct fan *f, const struct fan_perm_event *ev, void *data);
 typedef void (*fan_notify_cb)(struct fan *f, const struct fan_notify_event *ev, void *data);
@@ -169,17 +169,19 @@ int fan_respond(struct fan *f, int event_fd, bool allow);
  * Returns how many were answered. */
 int fan_respond_all_pending(struct fan *f, bool allow);
 
-/* Kernel-side allow cache: put an ignore mark for mask (a subset of the permission
- * marks' events) on the inode behind the pending event_fd, so later accesses of that
- * file raise no event. Call it before fan_respond. The mark has no
- * FAN_MARK_IGNORED_SURV_MODIFY: the kernel drops it on the first modification of the
- * file (write, truncate); it is evictable under memory pressure where the kernel has
- * FAN_MARK_EVICTABLE. Modifications through a shared writable mmap or on a remote
- * server raise no FAN_MODIFY and do not drop it: do not cache such files.
- * Returns 0, -EBADF (not pending), -EINVAL (bad mask, or not a regular file),
- * -ESTALE (the file changed since its event was read: size, mtime or ctime differ;
- * nothing cached), or -errno from the kernel (-ENOSPC: fs.fanotify.max_user_marks). */
-int fan_cache_allow(struct fan *f, int event_fd, uint64_t mask);
+/* fan_respond(ALLOW), then the kernel-side allow cache: an ignore mark for mask (a subset
+ * of the permission marks' events) on the inode behind the pending event_fd, so later
+ * accesses of that file raise no event. The verdict goes first, so the opener never waits
+ * for the mark. The mark has no FAN_MARK_IGNORED_SURV_MODIFY: the kernel drops it on the
+ * first modification of the file (write, truncate); one that came between the read of the
+ * event and the mark is caught by a re-stat. It is evictable under memory pressure where
+ * the kernel has FAN_MARK_EVICTABLE. Modifications through a shared writable mmap or on a
+ * remote server raise no FAN_MODIFY and do not drop it: do not cache such files.
+ * Returns what fan_respond returns. *cache_rc: 0 (cached), -EINVAL (bad mask, or not a
+ * regular file), -ESTALE (the file changed since its event was read: size, mtime or ctime
+ * differ), -errno from the kernel (-ENOSPC: fs.fanotify.max_user_marks), or the verdict's
+ * own error; nothing is cached unless it is 0. */
+int fan_allow_cached(struct fan *f, int event_fd, uint64_t mask, int *cache_rc);
 
 /* Drop every cache mark at once. Permission marks are filesystem or mount marks and
  * cache marks are inode marks, so one FAN_MARK_FLUSH of the inode class removes
