@@ -199,6 +199,11 @@ int main(int argc, char **argv)
 	static struct bench_client bc;
 	static uint32_t prev_hist[LAT_BUCKETS + 1], cur_hist[LAT_BUCKETS + 1];
 
+	bool colocate = argc > 1 && !strcmp(argv[1], "--colocate");
+	if (colocate) {
+		argc--;
+		argv++;
+	}
 	bc.sentinels_wanted = 1;
 	if (argc == 3 && !strcmp(argv[1], "count"))
 		bc.sentinels_wanted = strtoull(argv[2], NULL, 10);
@@ -232,6 +237,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "es_client: es_new_client_f failed: result %d\n", (int)nr);
 		return 1;
 	}
+	if (colocate && uext_es_set_colocation(client, true) != ES_RETURN_SUCCESS) {
+		fprintf(stderr, "es_client: uext_es_set_colocation failed\n");
+		es_delete_client(client);
+		return 1;
+	}
 	bool is_auth = bc.mode == MODE_AUTH || bc.mode == MODE_AUTH_CACHE;
 	const es_event_type_t *ev = is_auth ? auth : notify;
 	uint32_t nev = is_auth ? sizeof(auth) / sizeof(auth[0]) : sizeof(notify) / sizeof(notify[0]);
@@ -262,6 +272,6 @@ int main(int argc, char **argv)
 	return 0;
 
 usage:
-	fprintf(stderr, "usage: es_client observe|auth|auth-cache|count [SENTINELS]\n");
+	fprintf(stderr, "usage: es_client [--colocate] observe|auth|auth-cache|count [SENTINELS]\n");
 	return 2;
 }

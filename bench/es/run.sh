@@ -7,8 +7,10 @@
 #                    event (open, exec) ALLOW itself at once (bench/es/fan_floor.c);
 #   uext-observe     uextd + a client subscribed to NOTIFY exec/fork/exit/open/close/
 #                    create/unlink/write;
-#   uext-auth        uextd + a client answering AUTH_EXEC/AUTH_OPEN allow, cache=false;
+#   uext-auth        uextd + a client answering AUTH_EXEC/AUTH_OPEN allow, cache=false,
+#                    sharing the engine's CPU (uext_es_set_colocation);
 #   uext-auth-cache  the same with cache=true;
+#   uext-auth-nocolo uext-auth without co-location (not in the default CONFIGS);
 #   fapolicyd        Debian's 1.1.7, --permissive, `allow perm=any all : all`,
 #                    watch_fs=tmpfs, mount marks (as ../shared/reference/es-anchor-figures.md);
 #   auditd           `-a always,exit -F arch=b64 -S execve,execveat`, backlog 8192.
@@ -282,7 +284,7 @@ WATCHDOG=$!
 # Each start_* sets MON (and CLIENT_PID for uext) and returns non-zero, with the reason on
 # stderr, when the monitor did not come up.
 start_uext() { # mode [client argument]
-	UROOT=$WORK/root.$1.$RANDOM
+	UROOT=$WORK/root.$CFG.$RANDOM
 	mkdir -p "$UROOT"
 	chmod 755 "$UROOT"
 	spawn "$UROOT/uextd.out" "$UROOT/uextd.log" "$UEXTD" --root "$UROOT" --es-watch "$S" || {
@@ -386,8 +388,9 @@ start_cfg() {
 	none) return 0 ;;
 	fan-floor) start_fan_floor ;;
 	uext-observe) start_uext observe ;;
-	uext-auth) start_uext auth ;;
-	uext-auth-cache) start_uext auth-cache ;;
+	uext-auth) start_uext --colocate auth ;;
+	uext-auth-cache) start_uext --colocate auth-cache ;;
+	uext-auth-nocolo) start_uext auth ;;
 	fapolicyd) start_fapolicyd ;;
 	auditd) start_auditd ;;
 	esac
@@ -452,7 +455,7 @@ notify_gen() {
 # ---- is uext usable? ----------------------------------------------------------------------
 UEXT_OK=
 UEXT_WHY=
-if ! has_cfg uext-observe && ! has_cfg uext-auth && ! has_cfg uext-auth-cache; then
+if [[ " $CONFIGS " != *" uext-"* ]]; then
 	UEXT_WHY="not asked for (CONFIGS)"
 elif [ ! -x "$CLIENT" ]; then
 	UEXT_WHY="the ES client did not build or link (libuext's es_* not there yet?): see $B/bench/es-client-build.log: $(grep -m1 -E 'undefined reference|error' "$B/bench/es-client-build.log" 2>/dev/null || true)"

@@ -330,6 +330,16 @@ static inline es_return_t es_sync_client(es_client_t *_Nullable client, void (^_
  * es_mute_process() as Apple's eslogger does (macOS clients use audit_token_self). */
 es_return_t uext_es_client_self_token(es_client_t *_Nonnull client, audit_token_t *_Nonnull token);
 
+/* uext only: AUTH latency. With on, the thread that runs this client's handler keeps to the
+ * CPU uextd's engine runs on while AUTH events are subscribed (uextd moves both off a busy
+ * CPU; `uextctl status` shows it). uextd's message then wakes the handler, and the verdict
+ * wakes uextd, on a CPU that is about to sleep rather than on an idle one: an uncached
+ * AUTH round trip takes ~20% less time and CPU on a 2-CPU VM (docs/es-engine.md). Threads
+ * the handler creates inherit that one-CPU mask: create workers before turning this on,
+ * or give them their own (pthread_attr_setaffinity_np). Off by default; off again restores
+ * the thread's own mask with the next message. Any thread may call it. */
+es_return_t uext_es_set_colocation(es_client_t *_Nonnull client, bool on);
+
 #if defined(__clang__)
 #pragma clang diagnostic pop
 #endif

@@ -53,6 +53,7 @@ enum esw_op {
 	ESW_SET_DEADLINE_MAX, /* arg0 = ms, events[] */
 	ESW_GET_DEADLINE_MAX, /* events[0]; reply arg0 = ms */
 	ESW_SYNC,             /* reply after every message queued before it was sent */
+	ESW_SET_COLOCATE,     /* arg0 = 0 or 1 (uext_es_set_colocation) */
 };
 
 /* Client -> uextd: the first record on the event socket. */
@@ -153,7 +154,8 @@ struct esw_msg {
 	uint64_t mach_time, deadline, seq_num, global_seq_num;
 	uint64_t thread_id; /* 0 = none */
 	uint32_t process;   /* proc index of msg->process */
-	uint32_t pad;
+	uint32_t cpu;       /* AUTH: 1 + the CPU uextd's engine is pinned to (a co-located
+			     * client's handler thread keeps to it, uextd/es/colo.h); 0 = none */
 	/* Event members, by event type (indices: p = process, f = file, s = pool offset):
 	 *  EXEC      0 target p, 1 script f, 2 cwd f, 3 last_fd, 4 cputype, 5 dyld s, 6 dyld len
 	 *  OPEN      0 fflag, 1 file f, 2 fflag unknown

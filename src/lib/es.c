@@ -44,6 +44,7 @@ struct es_client_s {
 	pthread_mutex_t sync_lock;
 	struct sync_req *syncs; /* asked, not yet called */
 	_Atomic es_deadline_miss_mode_t miss_mode;
+	atomic_bool colocate; /* uext_es_set_colocation() */
 };
 
 /* What a message carries after the public struct (es_message_t.opaque). */
@@ -373,6 +374,32 @@ static void run_syncs(es_client_t *c, struct sync_req *only)
 	}
 }
 
+/* Co-location (uext_es_set_colocation, uextd/es/colo.h): the handler thread keeps to the
+ * CPU uextd's engine stamped on the last AUTH message, so the engine's send wakes it there
+ * and its verdict wakes the engine there: two context switches instead of two wake-ups of
+ * an idle CPU. It moves before it next waits; a CPU outside its own mask is not followed. */
+struct colo_wait {
+	cpu_set_t home;
+	bool can;         /* home has more than one CPU */
+	int want, pinned; /* CPUs, -1 = none */
+};
+
+static void colo_pin(struct colo_wait *w, int cpu)
+{
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	if (cpu >= 0) CPU_SET(cpu, &one);
+	if (pthread_setaffinity_np(pthread_self(), sizeof one, cpu >= 0 ? &one : &w->home) == 0) {
+		w->pinned = cpu;
+	} else if (cpu >= 0) {
+		w->want = -1; /* refused (cpuset, hotplug): not until told again */
+	} else { /* home is gone (cpuset changed): every CPU the kernel allows */
+		for (int i = 0; i < CPU_SETSIZE; i++) CPU_SET(i, &one);
+		pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+		w->pinned = -1;
+	}
+}
+
 static void *reader(void *arg)
 {
 	es_client_t *c = arg;
@@ -380,7 +407,12 @@ static void *reader(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	struct colo_wait cw = { .want = -1, .pinned = -1 };
+	if (pthread_getaffinity_np(pthread_self(), sizeof cw.home, &cw.home) != 0) CPU_ZERO(&cw.home);
+	cw.can = CPU_COUNT(&cw.home) > 1;
 	while (buf) {
+		int want = atomic_load_explicit(&c->colocate, memory_order_relaxed) ? cw.want : -1;
+		if (want != cw.pinned) colo_pin(&cw, want);
 		ssize_t n = recv(c->evsock, buf, ESW_MAX_DGRAM, 0);
 		if (n < 0 && errno == EINTR) continue;
 		if (n <= 0) break;
@@ -389,6 +421,10 @@ static void *reader(void *arg)
 			struct esw_msg w;
 			memcpy(&w, buf + off, sizeof w);
 			if (w.size < sizeof w || w.size > (size_t)n - off) goto out;
+			if (w.action_type == ES_ACTION_TYPE_AUTH)
+				cw.want = cw.can && w.cpu && w.cpu <= CPU_SETSIZE && CPU_ISSET(w.cpu - 1, &cw.home)
+					  ? (int)w.cpu - 1
+					  : -1;
 			if (w.event_type == SYNC_EVENT) {
 				run_syncs(c, (struct sync_req *)(uintptr_t)w.id);
 			} else {
@@ -982,6 +1018,15 @@ API es_return_t es_sync_client_f(es_client_t *c, void (*fn)(void *ctx), void *ct
 		return ES_RETURN_ERROR;
 	}
 	return ES_RETURN_SUCCESS;
+}
+
+/* uext only: the handler thread follows uextd's engine CPU (the reader, above). */
+API es_return_t uext_es_set_colocation(es_client_t *c, bool on)
+{
+	if (!c) return ES_RETURN_ERROR;
+	int r = request(c, ESW_SET_COLOCATE, on, NULL, NULL, 0, NULL, NULL, NULL, NULL);
+	if (r == 0) atomic_store(&c->colocate, on);
+	return ret_of(r);
 }
 
 /* uext only: the audit token of this process as uextd sees it (to mute oneself). */

@@ -224,7 +224,18 @@ static void print_es_status(json_t *es)
 			       (long long)json_integer_value(json_object_get(rt, "p50")),
 			       (long long)json_integer_value(json_object_get(rt, "p99")),
 			       (long long)json_integer_value(json_object_get(rt, "max")));
+		if (json_is_true(json_object_get(c, "colocate"))) printf(", shares the engine's CPU");
 		printf("\n");
+	}
+	json_t *co = json_object_get(es, "colocate");
+	if (co) {
+		json_int_t cpu = json_integer_value(json_object_get(co, "cpu"));
+		if (cpu >= 0)
+			printf("es engine:   on CPU %lld with its co-located AUTH clients (a wake-up waits %.1f µs there; %lld moves)\n",
+			       (long long)cpu, (double)json_integer_value(json_object_get(co, "wait_ns_per_run")) / 1000,
+			       (long long)json_integer_value(json_object_get(co, "moves")));
+		else
+			printf("es engine:   not pinned to a CPU (%s)\n", json_string_value(json_object_get(co, "why_not")));
 	}
 	json_t *k = json_object_get(es, "counters");
 	printf("es counters: ");

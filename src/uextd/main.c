@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"  --es-misses N         consecutive misses before a client is killed (3)\n"
 		"  --es-exec-args        argv in AUTH_EXEC (an eBPF syscall-entry probe: ~150 ns\n"
 		"                        on every syscall of the host while AUTH_EXEC is subscribed)\n"
+		"  --es-no-colocate      do not keep the engine and AUTH clients on one CPU\n"
 		"  --no-es               do not run the engine\n"
 		"Network filter engine (active while a network filter is connected):\n"
 		"  --ne-fail-closed      no filter answer (crashed, late, uextd down): reset new\n"
@@ -108,7 +109,8 @@ int main(int argc, char **argv)
 		{ "ne-queue", required_argument, NULL, 1003 },  { "ne-mark-mask", required_argument, NULL, 1004 },
 		{ "ne-forward", no_argument, NULL, 1005 },      { "ne-loopback", no_argument, NULL, 1006 },
 		{ "ne-cgroup", required_argument, NULL, 1007 }, { "no-ne", no_argument, NULL, 1008 },
-		{ "help", no_argument, NULL, 'h' },             { 0 },
+		{ "es-no-colocate", no_argument, NULL, 1009 }, { "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	const char *root = NULL;
 	struct manager_config cfg = {
@@ -119,6 +121,7 @@ int main(int argc, char **argv)
 		.pids_max = 256,
 		.stop_timeout_ms = 5000,
 		.es_enabled = true,
+		.es.colocate = true,
 		.ne_enabled = true,
 	};
 	int c;
@@ -136,6 +139,7 @@ int main(int argc, char **argv)
 		case 1006: cfg.ne.loopback = true; break;
 		case 1007: cfg.ne.cgroup_dir = optarg; break;
 		case 1008: cfg.ne_enabled = false; break;
+		case 1009: cfg.es.colocate = false; break;
 		case 1002:
 		case 1003:
 			if (parse_u64(optarg, c == 1002 ? 10 : 0, c == 1002 ? 600000 : 65535, &v) < 0) {

@@ -19,6 +19,7 @@ declare -A PROBE_PIDS=()
 
 es_cleanup() {
 	local rc=$?
+	if declare -F es_cleanup_hook >/dev/null; then es_cleanup_hook || true; fi # the test's own
 	for p in "${PROBE_PIDS[@]}"; do { kill -KILL "$p" && wait "$p"; } 2>/dev/null || true; done
 	stop_uextd
 	umount -l "$MNT" 2>/dev/null || true

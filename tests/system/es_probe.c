@@ -14,6 +14,7 @@
  *   --mute-path TYPE:PATH   es_mute_path (TYPE prefix|literal|target_prefix|target_literal)
  *   --invert KIND      es_invert_muting (process|path|target_path)
  *   --mute-self        es_mute_process(own token)
+ *   --colocate         uext_es_set_colocation(true): the handler follows uextd's CPU
  *   --mute-proc-of EXE es_mute_process() the first process seen running EXE; prints
  *                      {"muted":PID}
  *   --quiet            print only the summary
@@ -193,7 +194,7 @@ int main(int argc, char **argv)
 	int nmutes = 0;
 	const char *inverts[4];
 	int ninverts = 0;
-	bool mute_self = false;
+	bool mute_self = false, colocate = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--deny") && i + 1 < argc && ndeny < 16) deny[ndeny++] = argv[++i];
@@ -201,6 +202,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(a, "--silent")) silent = true;
 		else if (!strcmp(a, "--quiet")) quiet = true;
 		else if (!strcmp(a, "--mute-self")) mute_self = true;
+		else if (!strcmp(a, "--colocate")) colocate = true;
 		else if (!strcmp(a, "--slow-us") && i + 1 < argc) slow_us = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--delay-us") && i + 1 < argc) delay_us = (unsigned)atoi(argv[++i]);
 		else if (!strcmp(a, "--mute-path") && i + 1 < argc && nmutes < 16) mutes[nmutes++] = argv[++i];
@@ -243,6 +245,7 @@ int main(int argc, char **argv)
 									    : ES_MUTE_INVERSION_TYPE_TARGET_PATH;
 		if (es_invert_muting(c, t) != ES_RETURN_SUCCESS) return fail("es_invert_muting");
 	}
+	if (colocate && uext_es_set_colocation(c, true) != ES_RETURN_SUCCESS) return fail("uext_es_set_colocation");
 	if (mute_self) {
 		audit_token_t self;
 		if (uext_es_client_self_token(c, &self) != ES_RETURN_SUCCESS || es_mute_process(c, &self) != ES_RETURN_SUCCESS)

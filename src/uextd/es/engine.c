@@ -24,6 +24,7 @@
 
 #include "common/eswire.h"
 #include "uext/es.h"
+#include "uextd/es/colo.h"
 #include "uextd/es/fan.h"
 #include "uextd/es/procsrc.h"
 #include "uextd/es/proctab.h"
@@ -94,6 +95,7 @@ struct client {
 	uint64_t seq[N_TYPES];
 	uint64_t gseq;
 	uint32_t miss_mode;
+	bool colocate; /* its handler thread follows the engine's CPU */
 	uint32_t deadline_ms[2];
 	uint32_t consecutive_misses;
 	struct mute_proc *mprocs;
@@ -207,6 +209,7 @@ struct es_engine {
 	/* message build scratch, and a spare for a message completed inside another's build */
 	struct builder *b, *b_spare;
 	pid_t self;
+	struct colo colo; /* the engine thread's CPU while AUTH clients wait on it */
 };
 
 static uint64_t mono_ns(void)
@@ -928,6 +931,7 @@ struct ps_load {
 	int err;
 	char why[256];
 	int done_fd;
+	cpu_set_t home;
 };
 
 static void *load_main(void *arg)
@@ -936,6 +940,8 @@ static void *load_main(void *arg)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (CPU_COUNT(&l->home)) /* created by the engine thread: not its pinned CPU */
+		pthread_setaffinity_np(pthread_self(), sizeof l->home, &l->home);
 	l->err = procsrc_new(l->kind, &l->o, &l->ps, l->why, sizeof l->why);
 	char x = 1;
 	if (write(l->done_fd, &x, 1) < 0) { /* the loop polls nothing else: cannot happen */ }
@@ -949,6 +955,7 @@ static int start_load(struct es_engine *e, uint32_t events)
 	l->kind = (enum procsrc_kind)e->cfg.proc_kind;
 	l->o.events = events;
 	l->done_fd = e->load_pipe[1];
+	l->home = e->colo.home;
 	if (pthread_create(&l->thread, NULL, load_main, l) != 0) {
 		free(l);
 		return -EAGAIN;
@@ -1077,6 +1084,18 @@ static bool anyone(struct es_engine *e, uint32_t type)
 {
 	for (size_t i = 0; i < MAX_CLIENTS; i++)
 		if (e->clients[i].used && esw_bit(e->clients[i].subs, type)) return true;
+	return false;
+}
+
+/* Some client answers AUTH and asked to share the engine's CPU (es/colo.h). */
+static bool colo_wanted(struct es_engine *e)
+{
+	for (size_t i = 0; i < MAX_CLIENTS; i++) {
+		const struct client *c = &e->clients[i];
+		if (c->used && c->colocate &&
+		    (esw_bit(c->subs, ES_EVENT_TYPE_AUTH_EXEC) || esw_bit(c->subs, ES_EVENT_TYPE_AUTH_OPEN)))
+			return true;
+	}
 	return false;
 }
 
@@ -1378,6 +1397,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	}
 	deadline = now + (uint64_t)dl * 1000000ull;
 	b->h.deadline = deadline;
+	b->h.cpu = (uint32_t)(e->colo.cpu + 1);
 	p->deadline = deadline;
 	if (!b_seal(b)) {
 		memset(p, 0, sizeof *p);
@@ -1882,6 +1902,10 @@ static int do_request(struct es_engine *e, struct client *c, const struct esw_re
 		if (q->arg0 > ES_DEADLINE_MISS_MODE_FAIL_CLOSED) return -EINVAL;
 		c->miss_mode = q->arg0;
 		return 0;
+	case ESW_SET_COLOCATE:
+		if (q->arg0 > 1) return -EINVAL;
+		c->colocate = q->arg0;
+		return 0;
 	case ESW_SET_DEADLINE_MAX:
 		for (uint32_t i = 0; i < q->nevents; i++) {
 			uint32_t t = q->events[i];
@@ -2024,6 +2048,7 @@ static void *engine_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	uint64_t last_status = 0;
 	bool busy = false;
+	colo_init(&e->colo);
 	while (!atomic_load(&e->stop)) {
 		/* Process records wake this thread only when it sleeps: while they keep coming
 		 * it reads the ring every 2 ms itself, one wake-up for many records (an exec
@@ -2080,10 +2105,12 @@ static void *engine_main(void *arg)
 		uint64_t now = mono_ns();
 		if (now - last_status > 250000000ull) {
 			purge_exited_mutes(e, now);
+			colo_tick(&e->colo, e->cfg.colocate && colo_wanted(e));
 			publish_status(e);
 			last_status = now;
 		}
 	}
+	colo_done(&e->colo);
 	return NULL;
 }
 
@@ -2101,6 +2128,8 @@ int es_engine_start(const struct es_engine_config *cfg, struct es_engine **ret, 
 	if (!e->cfg.deadline_ms[0]) e->cfg.deadline_ms[0] = DEFAULT_DEADLINE_MS;
 	if (!e->cfg.deadline_ms[1]) e->cfg.deadline_ms[1] = DEFAULT_DEADLINE_MS;
 	e->self = getpid();
+	e->colo.cpu = -1; /* colo_init runs on the engine thread; status may come first */
+	e->colo.why = "starting";
 	e->lfd = e->tfd = e->cmd[0] = e->cmd[1] = -1;
 	for (size_t k = 0; k < MAX_CLIENTS; k++) e->clients[k].evfd = e->clients[k].reqfd = -1;
 	pthread_mutex_init(&e->lock, NULL);
@@ -2240,11 +2269,11 @@ static void publish_status(struct es_engine *e)
 		size_t nsubs = 0;
 		for (uint32_t t = 0; t < N_TYPES; t++) nsubs += (size_t)esw_bit(c->subs, t);
 		json_array_append_new(clients,
-			json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "id", (json_int_t)c->id,
+			json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "id", (json_int_t)c->id,
 				  "pid", (int)c->pid, "subscriptions", (json_int_t)nsubs, "delivered",
 				  (json_int_t)c->delivered, "dropped", (json_int_t)c->dropped, "auth_sent",
 				  (json_int_t)c->auth_sent, "verdicts", (json_int_t)c->verdicts, "deadline_misses",
-				  (json_int_t)c->misses, "miss_mode", miss_mode_name(c->miss_mode), "queued_bytes",
+				  (json_int_t)c->misses, "miss_mode", miss_mode_name(c->miss_mode), "colocate", c->colocate, "queued_bytes",
 				  (json_int_t)c->q_bytes, "muted_paths", (json_int_t)c->nmpaths, "muted_processes",
 				  (json_int_t)c->nmprocs, "auth_response_us", "n", (json_int_t)c->rtt_n, "p50",
 				  (json_int_t)rtt_quantile(c, 0.5), "p99", (json_int_t)rtt_quantile(c, 0.99), "max",
@@ -2277,6 +2306,11 @@ static void publish_status(struct es_engine *e)
 		"clients_killed", (json_int_t)e->kills, "cached", (json_int_t)e->cached, "kernel_lost",
 		(json_int_t)(e->kernel_lost + fs.notify_overflows + fs.perm_overflows + ps.lost), "hash_skipped",
 		(json_int_t)e->hash_skipped, "verdict_errors", (json_int_t)e->fan_errors);
+	json_object_set_new(st, "colocate",
+			    json_pack("{s:i, s:s, s:I, s:I}", "cpu", e->colo.cpu,
+				      "why_not", e->cfg.colocate ? e->colo.why : "off (uextd --es-no-colocate)",
+				      "wait_ns_per_run", (json_int_t)e->colo.wait_per_run, "moves",
+				      (json_int_t)e->colo.moves));
 	snapshot_publish(&e->status, st);
 }
 

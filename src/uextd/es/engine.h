@@ -25,6 +25,7 @@ struct es_engine_config {
 	int proc_kind;                       /* enum procsrc_kind: 0 = auto */
 	bool auth_exec_args;                 /* argv in AUTH_EXEC: a syscall-entry probe that
 					      * costs every syscall on the host ~150 ns */
+	bool colocate;                       /* share a CPU with AUTH clients (es/colo.h) */
 };
 
 struct es_engine;
