@@ -3,6 +3,7 @@
 # thread on the CPU uextd's engine is pinned to, and only its handler thread; a client that
 # does not ask leaves the engine unpinned; a CPU made busy by another process is left for
 # one with room, and the client follows; the last such client gone, the engine lets go.
+# CTest runs it alone (RUN_SERIAL): the move needs a CPU that no other test keeps busy.
 source "$(dirname "$0")/es_lib.sh"
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs (co-location is off on one)"
 [ -r /proc/thread-self/schedstat ] || skip "no /proc/thread-self/schedstat (CONFIG_SCHED_INFO): uextd never pins"
