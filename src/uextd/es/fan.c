@@ -464,29 +464,13 @@ static int write_verdict(struct fan *f, const struct fan_pending *p, bool allow)
 	return 0;
 }
 
-static void release(struct fan *f, struct fan_pending *p)
-{
-	int fd = p->fd;
-
-	pend_drop(f, p);
-	close(fd);
-}
+/* Write the verdict on a pending event_fd; with cache_rc, an allow is then cached for
+ * mask and *cache_rc says how that went. */
+static int answer(struct fan *f, int event_fd, bool allow, uint64_t mask, int *cache_rc);
 
 int fan_respond(struct fan *f, int event_fd, bool allow)
 {
-	struct fan_pending *p;
-	int r;
-
-	if (!f || f->perm_fd < 0)
-		return -EBADF;
-	p = pend_find(f, event_fd);
-	if (!p)
-		return -EBADF;
-	r = write_verdict(f, p, allow);
-	if (r < 0)
-		return r;
-	release(f, p);
-	return 0;
+	return answer(f, event_fd, allow, 0, NULL);
 }
 
 int fan_respond_all_pending(struct fan *f, bool allow)
@@ -530,25 +514,32 @@ static int cache_mark(struct fan *f, const struct fan_pending *p, uint64_t mask)
 	return 0;
 }
 
-int fan_allow_cached(struct fan *f, int event_fd, uint64_t mask, int *cache_rc)
+static int answer(struct fan *f, int event_fd, bool allow, uint64_t mask, int *cache_rc)
 {
 	struct fan_pending *p;
 	int r;
 
-	*cache_rc = -EBADF;
+	if (cache_rc)
+		*cache_rc = -EBADF;
 	if (!f || f->perm_fd < 0)
 		return -EBADF;
 	p = pend_find(f, event_fd);
 	if (!p)
 		return -EBADF;
-	/* The verdict first: the mark is the caller's business, not the opener's wait. */
-	r = write_verdict(f, p, true);
-	*cache_rc = r;
+	/* The verdict first: a cache mark is not the opener's wait. */
+	r = write_verdict(f, p, allow);
+	if (cache_rc)
+		*cache_rc = r < 0 ? r : cache_mark(f, p, mask);
 	if (r < 0)
 		return r;
-	*cache_rc = cache_mark(f, p, mask);
-	release(f, p);
+	pend_drop(f, p);
+	close(event_fd);
 	return 0;
+}
+
+int fan_allow_cached(struct fan *f, int event_fd, uint64_t mask, int *cache_rc)
+{
+	return answer(f, event_fd, true, mask, cache_rc);
 }
 
 int fan_cache_clear(struct fan *f)
