@@ -35,7 +35,7 @@ struct colo {
 
 /* On the thread to pin (it takes that thread's mask as home). */
 void colo_init(struct colo *c);
-/* Every status tick, on the same thread: want = some client subscribes to AUTH. */
+/* Every status tick, on the same thread: want = a client that asked subscribes to AUTH. */
 void colo_tick(struct colo *c, bool want);
 /* Home mask back, schedstat closed. */
 void colo_done(struct colo *c);

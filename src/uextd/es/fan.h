@@ -162,7 +162,8 @@ int fan_read_perm(struct fan *f, fan_perm_cb cb, void *data);
 /* Write the verdict for a pending event and close its fd. Returns 0 (also when the
  * kernel had stopped waiting because the task died: counted in responses_gone),
  * -EBADF if event_fd is not a pending event of f (never answered twice, never closes
- * a foreign fd), or -errno from write(2) (the fd is closed and forgotten anyway). */
+ * a foreign fd), or -errno from write(2): the event stays pending (the kernel still
+ * waits for it), for a later fan_respond or fan_respond_all_pending. */
 int fan_respond(struct fan *f, int event_fd, bool allow);
 
 /* Answer every pending event with the same verdict (shutdown, supervisor fallback).
