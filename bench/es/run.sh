@@ -168,6 +168,15 @@ reap() {
 	MON=(); TPID=(); CLIENT_PID=; KAUDITD=
 	: >"$MONPIDS"
 }
+ready_line() { # file: poll (10 s at most) for its line "ready" while every monitor lives
+	local i
+	for i in $(seq 1000); do
+		grep -qx ready "$1" 2>/dev/null && return 0
+		mon_alive || return 1
+		sleep 0.01
+	done
+	return 1
+}
 wait_line() { # file regex tries: poll until a line of file matches
 	local i
 	for i in $(seq "$3"); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.01; done
@@ -300,11 +309,7 @@ start_uext() { # mode [client argument]
 	UEXT_ROOT=$UROOT spawn "$CLIENT_OUT" "$UROOT/client.err" "$CLIENT" "$@" || {
 		log "  es client did not start: $(tail -2 "$UROOT/client.err")"; return 1; }
 	CLIENT_PID=$REPLY
-	for i in $(seq 1000); do
-		grep -qx ready "$CLIENT_OUT" 2>/dev/null && return 0
-		kill -0 "$CLIENT_PID" 2>/dev/null || break
-		sleep 0.01
-	done
+	ready_line "$CLIENT_OUT" && return 0
 	log "  es client ($1) not ready: $(tail -2 "$UROOT/client.err")"
 	return 1
 }
@@ -350,12 +355,7 @@ start_fapolicyd() {
 start_fan_floor() {
 	spawn "$WORK/fan_floor.out" "$WORK/fan_floor.err" "$B/bench/uext-bench-fan-floor" "$S" || {
 		log "  fan_floor did not start"; return 1; }
-	local i
-	for i in $(seq 500); do
-		grep -qx ready "$WORK/fan_floor.err" 2>/dev/null && return 0
-		mon_alive || break
-		sleep 0.01
-	done
+	ready_line "$WORK/fan_floor.err" && return 0
 	log "  fan_floor not ready: $(tail -2 "$WORK/fan_floor.err")"
 	return 1
 }
