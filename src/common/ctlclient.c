@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@ int ctl_connect(const char *path, int timeout_ms)
 	char *slash = strrchr(dir, '/');
 	if (slash) *slash = 0;
 	int in = -1;
+	bool watching = false;
 	for (;;) {
 		int fd = ctl_connect_once(path);
 		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED)) {
@@ -45,28 +47,21 @@ int ctl_connect(const char *path, int timeout_ms)
 		uint64_t now = now_mono_ms();
 		if (now >= deadline) {
 			if (in >= 0) close(in);
-			return fd == -ENOENT || fd == -ECONNREFUSED ? -ETIMEDOUT : fd;
+			return -ETIMEDOUT;
 		}
-		if (in < 0) {
-			in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-			if (in >= 0 && inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) < 0) {
-				close(in); /* the directory does not exist yet: fall back to a coarse wait */
-				in = -1;
-			}
+		if (in < 0) in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+		if (in >= 0 && !watching && inotify_add_watch(in, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB) >= 0) {
+			watching = true;
 			continue; /* re-try once after arming, to close the race with creation */
 		}
 		/* The socket may exist before listen(): an inotify event is a hint, and a
-		 * refused connect waits for the next one, capped at 50 ms per round. */
-		struct pollfd p = { in, POLLIN, 0 };
+		 * refused connect waits for the next one, capped at 50 ms per round. Until the
+		 * directory exists there is nothing to watch (poll ignores fd -1): 50 ms rounds. */
+		struct pollfd p = { watching ? in : -1, POLLIN, 0 };
 		uint64_t left = deadline - now;
-		int wait = (int)(left < 50 ? left : 50);
-		if (in >= 0) {
-			if (poll(&p, 1, wait) > 0) {
-				char buf[4096];
-				while (read(in, buf, sizeof buf) > 0) {}
-			}
-		} else {
-			poll(NULL, 0, wait);
+		if (poll(&p, 1, (int)(left < 50 ? left : 50)) > 0) {
+			char buf[4096];
+			while (read(in, buf, sizeof buf) > 0) {}
 		}
 	}
 }

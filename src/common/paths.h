@@ -3,6 +3,7 @@
 #pragma once
 
 #include <limits.h>
+#include <sys/types.h>
 
 struct uext_paths {
 	char root[PATH_MAX];    /* "" for the real system ("/") */
@@ -15,6 +16,7 @@ struct uext_paths {
 	char data[PATH_MAX];    /* <state>/data: one writable directory per extension */
 	char run[PATH_MAX];     /* <root>/run/uext */
 	char control[PATH_MAX]; /* <run>/control.sock */
+	char lock[PATH_MAX];    /* <run>/uextd.lock: held (POSIX lock) by the one uextd of this root */
 	char es[PATH_MAX];      /* <run>/es.sock: Endpoint Security clients */
 	char ne[PATH_MAX];      /* <run>/ne.sock: network filters */
 };
@@ -24,3 +26,7 @@ struct uext_paths {
 int uext_paths_init(struct uext_paths *p, const char *root);
 /* Root from --root, else $UEXT_ROOT, else the system. */
 const char *uext_paths_root_from_env(const char *opt);
+/* Whether a uextd holds p->lock: 1 (its pid in *pid, 0 when it lives in another pid
+ * namespace), 0 when none does, or -errno. Only reads: a starting uextd is never
+ * disturbed. */
+int uext_paths_manager(const struct uext_paths *p, pid_t *pid);

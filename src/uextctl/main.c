@@ -92,7 +92,11 @@ static int connect_manager(const struct opts *o)
 {
 	int fd = ctl_connect(paths.control, o->timeout_ms);
 	if (fd < 0) {
-		if (fd == -ETIMEDOUT)
+		pid_t pid;
+		if (fd == -ETIMEDOUT && uext_paths_manager(&paths, &pid) > 0)
+			fprintf(stderr, "uextctl: uextd (pid %d) holds '%s' but did not answer on '%s' within %d ms\n",
+				(int)pid, paths.lock, paths.control, o->timeout_ms); /* pid 0: another pid namespace */
+		else if (fd == -ETIMEDOUT)
 			fprintf(stderr, "uextctl: uextd is not running (no answer on '%s' within %d ms)\n", paths.control,
 				o->timeout_ms);
 		else

@@ -1,5 +1,6 @@
 /* main.c: uextd's options, start-up and shutdown; the work is in manager.c and control.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/paths.h"
+#include "common/util.h"
 #include "control.h"
 #include "log.h"
 #include "loop.h"
@@ -49,6 +51,32 @@ static void usage(FILE *f)
 		"  --ne-cgroup DIR       cgroup v2 directory whose sockets are attributed (the root)\n"
 		"  --no-ne               do not run the engine\n"
 		"  -h, --help            this text\n");
+}
+
+/* One manager per root. A second one would clean up the cgroups of the first's
+ * extensions and take over its sockets before noticing, so it stops here, first.
+ * The POSIX lock on <run>/uextd.lock dies with its process (a crashed manager never
+ * blocks the next) and names its holder to F_GETLK (uextctl reads it). The fd stays
+ * open, unnamed, for the life of the process; nothing else opens that file. */
+static int lock_root(const struct uext_paths *p)
+{
+	const char *root = p->root[0] ? p->root : "/";
+	int r = mkdir_p(p->run, 0755), fd = -1;
+	if (r < 0 || (fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
+		fprintf(stderr, "uextd: '%s': %s\n", r < 0 ? p->run : p->lock, strerror(r < 0 ? -r : errno));
+		return -1;
+	}
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &fl) == 0) return 0;
+	if (errno != EACCES && errno != EAGAIN) {
+		fprintf(stderr, "uextd: locking '%s': %s\n", p->lock, strerror(errno));
+	} else if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0) {
+		fprintf(stderr, "uextd: already running on root '%s' (pid %d holds '%s')\n", root, (int)fl.l_pid, p->lock);
+	} else {
+		fprintf(stderr, "uextd: already running on root '%s' ('%s' is locked)\n", root, p->lock);
+	}
+	close(fd);
+	return -1;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -226,6 +254,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "uextd: root '%s': %s\n", root ? root : "/", strerror(-r));
 		return 1;
 	}
+	if (lock_root(&cfg.paths) < 0) return 1;
 	signal(SIGPIPE, SIG_IGN);
 	/* Children inherit no signal mask surprises: sandbox.c resets the mask before exec. */
 	struct loop *loop = NULL;

@@ -4,10 +4,13 @@
 source "$(dirname "$0")/lib.sh"
 
 t0=$SECONDS
-if "$UEXTCTL" --timeout 1 status 2>"$WORK/err"; then fail "status answered with no uextd"; fi
+TIMEFORMAT='%U %S'
+if { time "$UEXTCTL" --timeout 1 status 2>"$WORK/err"; } 2>"$WORK/time"; then fail "status answered with no uextd"; fi
 grep -q "uextd is not running" "$WORK/err" || fail "message: $(cat "$WORK/err")"
 [ $((SECONDS - t0)) -le 3 ] || fail "the 1 s timeout took $((SECONDS - t0)) s"
-ok "no manager: refused after the timeout, saying why"
+# it waits without spinning, even with no run directory to watch yet
+awk '{ exit !($1 + $2 < 0.25) }' "$WORK/time" || fail "waiting 1 s took $(cat "$WORK/time") s of CPU (user sys)"
+ok "no manager: refused after the timeout, saying why, without spinning"
 
 # The client starts first and waits; uextd comes up after it (the run directory does
 # not even exist yet).
@@ -33,3 +36,16 @@ make_bundle "$WORK/a" 1.0
 sign_bundle "$WORK/a" uext-examples
 ctl install "$WORK/a" | grep -q "\[activated enabled\] pid [1-9]" || fail "install did not wait for the process"
 ok "install returns once the extension is running"
+
+# A second uextd on the same root refuses before touching anything: the first keeps
+# its sockets, its extension and its answers.
+ino() { stat -c %i "$ROOT/run/uext/control.sock" "$ROOT/run/uext/es.sock" | tr '\n' ' '; }
+before=$(ino)
+ext_pid=$(json_of org.uext.example.hello pid)
+if timeout 10 "$UEXTD" --root "$ROOT" >"$WORK/second.out" 2>&1; then fail "a second uextd started"; fi
+grep -qF "already running on root '$(realpath "$ROOT")' (pid $UEXTD_PID " "$WORK/second.out" || fail "second uextd said: $(cat "$WORK/second.out")"
+assert_eq "$(ino)" "$before" "socket inodes after a second uextd"
+assert_eq "$(ctl status --json | jq .pid)" "$UEXTD_PID" "status answered by"
+assert_eq "$(json_of org.uext.example.hello pid)" "$ext_pid" "extension pid after a second uextd"
+kill -0 "$ext_pid" || fail "the first manager's extension died"
+ok "a second uextd on the same root refuses, naming the first, and changes nothing"
