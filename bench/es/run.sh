@@ -11,6 +11,7 @@
 #                    sharing the engine's CPU (uext_es_set_colocation);
 #   uext-auth-cache  the same with cache=true;
 #   uext-auth-nocolo uext-auth without co-location (not in the default CONFIGS);
+#   uext-auth-nopoll uext-auth with uextd --es-busy-poll 0 (not in the default CONFIGS);
 #   fapolicyd        Debian's 1.1.7, --permissive, `allow perm=any all : all`,
 #                    watch_fs=tmpfs, mount marks (as ../shared/reference/es-anchor-figures.md);
 #   auditd           `-a always,exit -F arch=b64 -S execve,execveat`, backlog 8192.
@@ -296,7 +297,7 @@ start_uext() { # mode [client argument]
 	UROOT=$WORK/root.$CFG.$RANDOM
 	mkdir -p "$UROOT"
 	chmod 755 "$UROOT"
-	spawn "$UROOT/uextd.out" "$UROOT/uextd.log" "$UEXTD" --root "$UROOT" --es-watch "$S" || {
+	spawn "$UROOT/uextd.out" "$UROOT/uextd.log" "$UEXTD" --root "$UROOT" --es-watch "$S" ${UEXTD_ARGS:-} || {
 		log "  uextd did not start: $(tail -2 "$UROOT/uextd.log")"; return 1; }
 	local i ok=
 	for i in $(seq 1000); do
@@ -391,6 +392,7 @@ start_cfg() {
 	uext-auth) start_uext --colocate auth ;;
 	uext-auth-cache) start_uext --colocate auth-cache ;;
 	uext-auth-nocolo) start_uext auth ;;
+	uext-auth-nopoll) UEXTD_ARGS="--es-busy-poll 0" start_uext --colocate auth ;;
 	fapolicyd) start_fapolicyd ;;
 	auditd) start_auditd ;;
 	esac

@@ -241,6 +241,20 @@ static void print_es_status(json_t *es)
 		else
 			printf("es engine:   not pinned to a CPU (%s)\n", json_string_value(json_object_get(co, "why_not")));
 	}
+	json_t *bp = json_object_get(es, "busy_poll");
+	if (bp) {
+		json_int_t max = json_integer_value(json_object_get(bp, "max_us"));
+		if (max > 0)
+			printf("es engine:   polls up to %lld µs for the next AUTH (now %lld µs): %lld of %lld events caught, "
+			       "%lld ms polled, %lld times cut short by other threads\n",
+			       (long long)max, (long long)json_integer_value(json_object_get(bp, "window_us")),
+			       (long long)json_integer_value(json_object_get(bp, "caught")),
+			       (long long)json_integer_value(json_object_get(bp, "events")),
+			       (long long)json_integer_value(json_object_get(bp, "polled_ms")),
+			       (long long)json_integer_value(json_object_get(bp, "contended")));
+		else
+			printf("es engine:   sleeps between AUTH events (%s)\n", json_string_value(json_object_get(bp, "why_not")));
+	}
 	json_t *k = json_object_get(es, "counters");
 	printf("es counters: ");
 	const char *name;

@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		"  --es-exec-args        argv in AUTH_EXEC (an eBPF syscall-entry probe: ~150 ns\n"
 		"                        on every syscall of the host while AUTH_EXEC is subscribed)\n"
 		"  --es-no-colocate      do not keep the engine and AUTH clients on one CPU\n"
+		"  --es-busy-poll US     after answering the last AUTH, poll for the next one for up\n"
+		"                        to US µs instead of sleeping; the window adapts, 0 = off (50)\n"
 		"  --no-es               do not run the engine\n"
 		"Network filter engine (active while a network filter is connected):\n"
 		"  --ne-fail-closed      no filter answer (crashed, late, uextd down): reset new\n"
@@ -137,7 +139,8 @@ int main(int argc, char **argv)
 		{ "ne-queue", required_argument, NULL, 1003 },  { "ne-mark-mask", required_argument, NULL, 1004 },
 		{ "ne-forward", no_argument, NULL, 1005 },      { "ne-loopback", no_argument, NULL, 1006 },
 		{ "ne-cgroup", required_argument, NULL, 1007 }, { "no-ne", no_argument, NULL, 1008 },
-		{ "es-no-colocate", no_argument, NULL, 1009 }, { "help", no_argument, NULL, 'h' },
+		{ "es-no-colocate", no_argument, NULL, 1009 }, { "es-busy-poll", required_argument, NULL, 1010 },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *root = NULL;
@@ -150,6 +153,7 @@ int main(int argc, char **argv)
 		.stop_timeout_ms = 5000,
 		.es_enabled = true,
 		.es.colocate = true,
+		.es.busy_poll_us = 50,
 		.ne_enabled = true,
 	};
 	int c;
@@ -168,6 +172,13 @@ int main(int argc, char **argv)
 		case 1007: cfg.ne.cgroup_dir = optarg; break;
 		case 1008: cfg.ne_enabled = false; break;
 		case 1009: cfg.es.colocate = false; break;
+		case 1010:
+			if (parse_u64(optarg, 0, 1000, &v) < 0) {
+				fprintf(stderr, "uextd: invalid value '%s' for --es-busy-poll (range 0..1000 µs)\n", optarg);
+				return 2;
+			}
+			cfg.es.busy_poll_us = (uint32_t)v;
+			break;
 		case 1002:
 		case 1003:
 			if (parse_u64(optarg, c == 1002 ? 10 : 0, c == 1002 ? 600000 : 65535, &v) < 0) {

@@ -50,6 +50,17 @@ wait_until 5 follows || fail "one thread of the client on the engine's CPU $cpu:
 ctl status | grep -Eq "es engine:   on CPU [0-9]+ with its co-located AUTH clients" || fail "uextctl status: $(ctl status | grep 'es engine')"
 ok "co-located: engine on CPU $cpu, the client's handler thread alone follows it"
 
+# Busy polling (on by default, 50 µs at most): each AUTH event after an answer is
+# measured to size the window, and status says so.
+assert_eq "$(es_status .busy_poll.max_us)" 50 "default busy-poll maximum"
+assert_eq "$(es_status .busy_poll.why_not)" '""' "busy polling off because"
+es_is .busy_poll.events -gt 0 || fail "no AUTH event measured for busy polling: $(es_status .busy_poll)"
+ctl status | grep -Eq "es engine:   polls up to 50 µs for the next AUTH \(now [0-9]+ µs\): [0-9]+ of [1-9][0-9]* events caught" ||
+	fail "uextctl status: $(ctl status | grep 'es engine')"
+if "$UEXTD" --root "$ROOT" --es-busy-poll 1001 2>"$WORK/bp.err"; then fail "--es-busy-poll 1001 accepted"; else assert_eq $? 2 "exit status of a bad --es-busy-poll"; fi
+grep -q "invalid value '1001' for --es-busy-poll (range 0..1000 µs)" "$WORK/bp.err" || fail "message: $(cat "$WORK/bp.err")"
+ok "busy polling: on at 50 µs, its window measured and shown; bad values refused"
+
 # Another process takes the engine's CPU: the engine moves to the idle one, and the
 # handler thread follows.
 read -r cpu m0 < <(ctl --json status | jq -r '.es.colocate | "\(.cpu) \(.moves)"')

@@ -28,6 +28,7 @@
 #include "uextd/es/fan.h"
 #include "uextd/es/procsrc.h"
 #include "uextd/es/proctab.h"
+#include "uextd/es/spin.h"
 #include "uextd/snapshot.h"
 
 #define MAX_CLIENTS ES_ENGINE_MAX_CLIENTS
@@ -187,6 +188,7 @@ struct es_engine {
 	struct client clients[MAX_CLIENTS];
 	uint32_t next_client_id;
 	struct pending pend[MAX_PENDING];
+	struct spin spin; /* busy polling after the last AUTH answer */
 	uint32_t npend;
 	uint64_t next_gen;
 	uint64_t armed; /* deadline the timer is armed for, 0 = disarmed */
@@ -722,6 +724,7 @@ static void finish(struct es_engine *e, struct pending *p, bool answered_by_all)
 	if (r < 0) e->fan_errors++;
 	memset(p, 0, sizeof *p);
 	e->npend--;
+	if (!e->npend) spin_idle(&e->spin, mono_ns());
 }
 
 static struct pending *pending_of(struct es_engine *e, uint64_t id)
@@ -2061,6 +2064,7 @@ static void *engine_main(void *arg)
 			else timeout = 2;
 		}
 		struct epoll_event evs[32];
+		if (!e->npend) timeout = spin_timeout(&e->spin, timeout);
 		int n = epoll_wait(e->ep, evs, 32, timeout);
 		uint64_t before = e->proc_records;
 		if (e->ps && n == 0) drain_proc(e);
@@ -2072,6 +2076,7 @@ static void *engine_main(void *arg)
 			case K_CMD: on_cmd(e); break;
 			case K_TIMER: on_timer(e); break;
 			case K_PERM:
+				spin_event(&e->spin, mono_ns());
 				if (e->fan) fan_read_perm(e->fan, on_perm, e); /* each event drains the ring first */
 				break;
 			case K_NOTIFY:
@@ -2128,6 +2133,7 @@ int es_engine_start(const struct es_engine_config *cfg, struct es_engine **ret, 
 	if (!e->cfg.deadline_ms[0]) e->cfg.deadline_ms[0] = DEFAULT_DEADLINE_MS;
 	if (!e->cfg.deadline_ms[1]) e->cfg.deadline_ms[1] = DEFAULT_DEADLINE_MS;
 	e->self = getpid();
+	spin_init(&e->spin, cfg->busy_poll_us);
 	e->colo.cpu = -1; /* colo_init runs on the engine thread; status may come first */
 	e->colo.why = "starting";
 	e->lfd = e->tfd = e->cmd[0] = e->cmd[1] = -1;
@@ -2311,6 +2317,15 @@ static void publish_status(struct es_engine *e)
 				      "why_not", e->cfg.colocate ? e->colo.why : "off (uextd --es-no-colocate)",
 				      "wait_ns_per_run", (json_int_t)e->colo.wait_per_run, "moves",
 				      (json_int_t)e->colo.moves));
+	const struct spin *sp = &e->spin;
+	json_object_set_new(st, "busy_poll",
+			    json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "max_us", (json_int_t)(sp->max_ns / 1000),
+				      "window_us", (json_int_t)(sp->win_ns / 1000), "why_not",
+				      sp->max_ns			? ""
+				      : e->cfg.busy_poll_us ? "one CPU: the next AUTH could not come while polling"
+							    : "off (uextd --es-busy-poll 0)",
+				      "events", (json_int_t)sp->events, "caught", (json_int_t)sp->hits, "contended",
+				      (json_int_t)sp->contended, "polled_ms", (json_int_t)(sp->polled_ns / 1000000)));
 	snapshot_publish(&e->status, st);
 }
 

@@ -26,6 +26,7 @@ struct es_engine_config {
 	bool auth_exec_args;                 /* argv in AUTH_EXEC: a syscall-entry probe that
 					      * costs every syscall on the host ~150 ns */
 	bool colocate;                       /* share a CPU with AUTH clients (es/colo.h) */
+	uint32_t busy_poll_us;               /* most a poll after an AUTH answer (es/spin.h); 0 off */
 };
 
 struct es_engine;
