@@ -336,8 +336,11 @@ es_return_t uext_es_client_self_token(es_client_t *_Nonnull client, audit_token_
  * wakes uextd, on a CPU that is about to sleep rather than on an idle one: an uncached
  * AUTH round trip takes ~20% less time and CPU on a 2-CPU VM (docs/es-engine.md). Threads
  * the handler creates inherit that one-CPU mask: create workers before turning this on,
- * or give them their own (pthread_attr_setaffinity_np). Off by default; off again restores
- * the thread's own mask with the next message. Any thread may call it. */
+ * or give them their own (pthread_attr_setaffinity_np). While pinned, the handler thread
+ * also runs at the engine thread's priority when that is higher (nice -10 by default,
+ * `uextd --es-nice`; best effort: it needs CAP_SYS_NICE), so other work on that CPU delays
+ * neither; threads it creates inherit that too. Off by default; off again restores the
+ * thread's own mask and priority with the next message. Any thread may call it. */
 es_return_t uext_es_set_colocation(es_client_t *_Nonnull client, bool on);
 
 #if defined(__clang__)

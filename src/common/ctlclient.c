@@ -3,8 +3,8 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdbool.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>

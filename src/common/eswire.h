@@ -69,7 +69,7 @@ struct esw_welcome {
 	uint32_t op; /* ESW_HELLO */
 	uint32_t result; /* es_new_client_result_t */
 	uint32_t client_id;
-	uint32_t pad;
+	uint32_t engine_nice; /* the engine thread's nice + 64 (0: not said); co-located handlers take it */
 	uint64_t supported[ESW_EV_WORDS]; /* event types uextd can deliver on this host */
 	uint32_t deadline_ms[2];          /* default deadline of AUTH_EXEC, AUTH_OPEN */
 	audit_token_t self;               /* the client process's own token */

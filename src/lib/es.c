@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct es_client_s {
 	struct sync_req *syncs; /* asked, not yet called */
 	_Atomic es_deadline_miss_mode_t miss_mode;
 	atomic_bool colocate; /* uext_es_set_colocation() */
+	int engine_nice;      /* the engine thread's nice, or INT_MIN: unknown */
 };
 
 /* What a message carries after the public struct (es_message_t.opaque). */
@@ -377,11 +379,15 @@ static void run_syncs(es_client_t *c, struct sync_req *only)
 /* Co-location (uext_es_set_colocation, uextd/es/colo.h): the handler thread keeps to the
  * CPU uextd's engine stamped on the last AUTH message, so the engine's send wakes it there
  * and its verdict wakes the engine there: two context switches instead of two wake-ups of
- * an idle CPU. It moves before it next waits; a CPU outside its own mask is not followed. */
+ * an idle CPU. It moves before it next waits; a CPU outside its own mask is not followed.
+ * While pinned it also runs at the engine's priority when that is higher than its own
+ * (uextd raises its engine thread): else a busy CPU would delay it and not the engine,
+ * which measures only its own waits. */
 struct colo_wait {
 	cpu_set_t home;
 	bool can;         /* home has more than one CPU */
 	int want, pinned; /* CPUs, -1 = none */
+	int home_nice, engine_nice; /* engine_nice INT_MIN: unknown */
 };
 
 static void colo_pin(struct colo_wait *w, int cpu)
@@ -398,6 +404,8 @@ static void colo_pin(struct colo_wait *w, int cpu)
 		pthread_setaffinity_np(pthread_self(), sizeof one, &one);
 		w->pinned = -1;
 	}
+	if (w->engine_nice != INT_MIN && w->engine_nice < w->home_nice) /* best effort */
+		setpriority(PRIO_PROCESS, 0, w->pinned >= 0 ? w->engine_nice : w->home_nice);
 }
 
 static void *reader(void *arg)
@@ -408,6 +416,9 @@ static void *reader(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	struct colo_wait cw = { .want = -1, .pinned = -1 };
+	errno = 0;
+	cw.home_nice = getpriority(PRIO_PROCESS, 0); /* this thread's */
+	cw.engine_nice = errno ? INT_MIN : c->engine_nice;
 	if (pthread_getaffinity_np(pthread_self(), sizeof cw.home, &cw.home) != 0) CPU_ZERO(&cw.home);
 	cw.can = CPU_COUNT(&cw.home) > 1;
 	while (buf) {
@@ -503,6 +514,7 @@ API es_new_client_result_t uext_es_client_new(es_client_t **ret, uint32_t flags,
 	memcpy(c->supported, w.supported, sizeof c->supported);
 	memcpy(c->deadline_ms, w.deadline_ms, sizeof c->deadline_ms);
 	c->self = w.self;
+	c->engine_nice = w.engine_nice ? (int)w.engine_nice - 64 : INT_MIN;
 	pthread_mutex_init(&c->req_lock, NULL);
 	pthread_mutex_init(&c->sync_lock, NULL);
 	if (pthread_create(&c->thread, NULL, reader, c) != 0) {

@@ -241,6 +241,13 @@ static void print_es_status(json_t *es)
 		else
 			printf("es engine:   not pinned to a CPU (%s)\n", json_string_value(json_object_get(co, "why_not")));
 	}
+	json_t *ni = json_object_get(es, "nice");
+	if (ni) {
+		const char *nwhy = json_string_value(json_object_get(ni, "why_not"));
+		printf("es engine:   runs at nice %lld", (long long)json_integer_value(json_object_get(ni, "value")));
+		if (nwhy && *nwhy) printf(" (wanted %lld: %s)", (long long)json_integer_value(json_object_get(ni, "wanted")), nwhy);
+		printf("\n");
+	}
 	json_t *bp = json_object_get(es, "busy_poll");
 	if (bp) {
 		json_int_t max = json_integer_value(json_object_get(bp, "max_us"));

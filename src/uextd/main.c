@@ -41,6 +41,7 @@ static void usage(FILE *f)
 		"  --es-no-colocate      do not keep the engine and AUTH clients on one CPU\n"
 		"  --es-busy-poll US     after answering the last AUTH, poll for the next one for up\n"
 		"                        to US µs instead of sleeping; the window adapts, 0 = off (50)\n"
+		"  --es-nice N           the engine thread's nice value: every AUTH waits for it (-10)\n"
 		"  --no-es               do not run the engine\n"
 		"Network filter engine (active while a network filter is connected):\n"
 		"  --ne-fail-closed      no filter answer (crashed, late, uextd down): reset new\n"
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
 		{ "ne-forward", no_argument, NULL, 1005 },      { "ne-loopback", no_argument, NULL, 1006 },
 		{ "ne-cgroup", required_argument, NULL, 1007 }, { "no-ne", no_argument, NULL, 1008 },
 		{ "es-no-colocate", no_argument, NULL, 1009 }, { "es-busy-poll", required_argument, NULL, 1010 },
+		{ "es-nice", required_argument, NULL, 1011 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -154,6 +156,7 @@ int main(int argc, char **argv)
 		.es_enabled = true,
 		.es.colocate = true,
 		.es.busy_poll_us = 50,
+		.es.nice = -10,
 		.ne_enabled = true,
 	};
 	int c;
@@ -179,6 +182,17 @@ int main(int argc, char **argv)
 			}
 			cfg.es.busy_poll_us = (uint32_t)v;
 			break;
+		case 1011: {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || n < -20 || n > 19) {
+				fprintf(stderr, "uextd: invalid value '%s' for --es-nice (range -20..19)\n", optarg);
+				return 2;
+			}
+			cfg.es.nice = (int)n;
+			break;
+		}
 		case 1002:
 		case 1003:
 			if (parse_u64(optarg, c == 1002 ? 10 : 0, c == 1002 ? 600000 : 65535, &v) < 0) {

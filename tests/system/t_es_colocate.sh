@@ -48,7 +48,13 @@ wait_until 5 follows || fail "one thread of the client on the engine's CPU $cpu:
 [ "$(grep -vc " $cpu\$" <<<"$m")" -ge 1 ] && ! grep -v " $cpu\$" <<<"$m" | grep -vq " $all\$" ||
 	fail "the client's other threads keep their own mask ($all): $m"
 ctl status | grep -Eq "es engine:   on CPU [0-9]+ with its co-located AUTH clients" || fail "uextctl status: $(ctl status | grep 'es engine')"
-ok "co-located: engine on CPU $cpu, the client's handler thread alone follows it"
+# the handler thread alone also takes the engine's priority (nice -10)
+h=$(grep " $cpu\$" <<<"$m" | cut -d' ' -f1)
+assert_eq "$(awk '{print $19}' /proc/"${PROBE_PIDS[co]}"/task/"$h"/stat)" -10 "the handler thread's nice"
+for t in /proc/"${PROBE_PIDS[co]}"/task/*; do
+	[ "${t##*/}" = "$h" ] || assert_eq "$(awk '{print $19}' "$t/stat")" "$(awk '{print $19}' /proc/$$/stat)" "nice of the client's thread ${t##*/}"
+done
+ok "co-located: engine on CPU $cpu, the client's handler thread alone follows it, at the engine's priority"
 
 # Busy polling (on by default, 50 µs at most): each AUTH event after an answer is
 # measured to size the window, and status says so.
@@ -61,12 +67,21 @@ if "$UEXTD" --root "$ROOT" --es-busy-poll 1001 2>"$WORK/bp.err"; then fail "--es
 grep -q "invalid value '1001' for --es-busy-poll (range 0..1000 µs)" "$WORK/bp.err" || fail "message: $(cat "$WORK/bp.err")"
 ok "busy polling: on at 50 µs, its window measured and shown; bad values refused"
 
-# Another process takes the engine's CPU: the engine moves to the idle one, and the
+# The engine thread, and only it, runs at nice -10: every AUTH waits for it.
+assert_eq "$(es_status .nice)" '{"value":-10,"wanted":-10,"why_not":""}' "engine priority"
+nices=$(for t in /proc/"$UEXTD_PID"/task/*; do awk '{print $19}' "$t/stat"; done)
+assert_eq "$(grep -cx -- -10 <<<"$nices")" 1 "threads of uextd at nice -10 (of: $(echo $nices))"
+assert_eq "$(awk '{print $19}' /proc/"$UEXTD_PID"/stat)" "$(awk '{print $19}' /proc/$$/stat)" "uextd's main thread nice"
+ctl status | grep -q "es engine:   runs at nice -10$" || fail "uextctl status: $(ctl status | grep 'es engine')"
+ok "the engine thread alone runs at nice -10"
+
+# Another process of its priority takes the engine's CPU: the engine moves to the idle one, and the
 # handler thread follows.
 read -r cpu m0 < <(ctl --json status | jq -r '.es.colocate | "\(.cpu) \(.moves)"')
 [ "$cpu" -ge 0 ] || fail "engine not pinned before the busy CPU test"
-# one process (taskset execs it), so $HOG is the spinner itself; it stops itself in 30 s
-taskset -c "$cpu" bash -c 'end=$((SECONDS + 30)); while [ $SECONDS -lt $end ]; do :; done' &
+# one process (nice and taskset exec it), so $HOG is the spinner itself; it stops itself
+# in 30 s. At the engine's priority: a lower one would not delay the engine at all.
+nice -n -10 taskset -c "$cpu" bash -c 'end=$((SECONDS + 30)); while [ $SECONDS -lt $end ]; do :; done' &
 HOG=$!
 new=
 moved() { # few processes per poll: the CPU to move to is to stay idle enough

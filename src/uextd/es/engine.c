@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -189,6 +190,8 @@ struct es_engine {
 	uint32_t next_client_id;
 	struct pending pend[MAX_PENDING];
 	struct spin spin; /* busy polling after the last AUTH answer */
+	int base_nice;        /* uextd's own nice; the engine thread runs at cfg.nice */
+	const char *nice_why; /* why it does not, or NULL */
 	uint32_t npend;
 	uint64_t next_gen;
 	uint64_t armed; /* deadline the timer is armed for, 0 = disarmed */
@@ -935,6 +938,7 @@ struct ps_load {
 	char why[256];
 	int done_fd;
 	cpu_set_t home;
+	int nice;
 };
 
 static void *load_main(void *arg)
@@ -945,6 +949,7 @@ static void *load_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	if (CPU_COUNT(&l->home)) /* created by the engine thread: not its pinned CPU */
 		pthread_setaffinity_np(pthread_self(), sizeof l->home, &l->home);
+	setpriority(PRIO_PROCESS, 0, l->nice); /* nor its priority */
 	l->err = procsrc_new(l->kind, &l->o, &l->ps, l->why, sizeof l->why);
 	char x = 1;
 	if (write(l->done_fd, &x, 1) < 0) { /* the loop polls nothing else: cannot happen */ }
@@ -959,6 +964,7 @@ static int start_load(struct es_engine *e, uint32_t events)
 	l->o.events = events;
 	l->done_fd = e->load_pipe[1];
 	l->home = e->colo.home;
+	l->nice = e->base_nice;
 	if (pthread_create(&l->thread, NULL, load_main, l) != 0) {
 		free(l);
 		return -EAGAIN;
@@ -1631,6 +1637,7 @@ static void send_welcome(struct es_engine *e, struct client *c, uint32_t result,
 	supported_set(e, w.supported);
 	w.deadline_ms[0] = e->cfg.deadline_ms[0];
 	w.deadline_ms[1] = e->cfg.deadline_ms[1];
+	w.engine_nice = (uint32_t)(getpriority(PRIO_PROCESS, 0) + 64); /* on the engine thread */
 	const struct proctab_proc *p = pget(e, c->pid, false);
 	if (p) w.self = token_of(p);
 	snprintf(w.reason, sizeof w.reason, "%s", reason ? reason : "");
@@ -2052,6 +2059,12 @@ static void *engine_main(void *arg)
 	uint64_t last_status = 0;
 	bool busy = false;
 	colo_init(&e->colo);
+	/* Every process blocked in an AUTH waits for this thread: under load it must not
+	 * queue behind the work it gates (see "Priority" in docs/es-engine.md). */
+	errno = 0;
+	e->base_nice = getpriority(PRIO_PROCESS, 0);
+	if (e->cfg.nice != e->base_nice && setpriority(PRIO_PROCESS, 0, e->cfg.nice) < 0)
+		e->nice_why = errno == EACCES || errno == EPERM ? "not allowed (CAP_SYS_NICE, RLIMIT_NICE)" : strerror(errno);
 	while (!atomic_load(&e->stop)) {
 		/* Process records wake this thread only when it sleeps: while they keep coming
 		 * it reads the ring every 2 ms itself, one wake-up for many records (an exec
@@ -2317,6 +2330,9 @@ static void publish_status(struct es_engine *e)
 				      "why_not", e->cfg.colocate ? e->colo.why : "off (uextd --es-no-colocate)",
 				      "wait_ns_per_run", (json_int_t)e->colo.wait_per_run, "moves",
 				      (json_int_t)e->colo.moves));
+	json_object_set_new(st, "nice",
+			    json_pack("{s:i, s:i, s:s}", "value", getpriority(PRIO_PROCESS, 0), "wanted", e->cfg.nice,
+				      "why_not", e->nice_why ? e->nice_why : ""));
 	const struct spin *sp = &e->spin;
 	json_object_set_new(st, "busy_poll",
 			    json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:I}", "max_us", (json_int_t)(sp->max_ns / 1000),
