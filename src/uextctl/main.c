@@ -119,7 +119,12 @@ static int call(const struct opts *o, struct ipc_msg *req, struct ipc_msg *rep, 
 	ipc_msg_done(req);
 	close(fd);
 	if (r < 0) {
-		fprintf(stderr, "uextctl: no answer from uextd: %s\n", strerror(-r));
+		pid_t pid;
+		if (r == -ETIMEDOUT && uext_paths_manager(&paths, &pid) > 0 && pid > 0)
+			fprintf(stderr, "uextctl: no answer from uextd (pid %d) within %d ms: is it stopped or stuck?\n", (int)pid,
+				o->timeout_ms + extra_ms + 2000);
+		else
+			fprintf(stderr, "uextctl: no answer from uextd: %s\n", strerror(-r));
 		return r;
 	}
 	int32_t err = -EBADMSG;

@@ -49,3 +49,13 @@ assert_eq "$(ctl status --json | jq .pid)" "$UEXTD_PID" "status answered by"
 assert_eq "$(json_of org.uext.example.hello pid)" "$ext_pid" "extension pid after a second uextd"
 kill -0 "$ext_pid" || fail "the first manager's extension died"
 ok "a second uextd on the same root refuses, naming the first, and changes nothing"
+
+# A manager that is there but does not answer (stopped) is named, not called absent.
+kill -STOP "$UEXTD_PID"
+rc=0
+"$UEXTCTL" --timeout 0.2 status 2>"$WORK/err" >/dev/null || rc=$?
+kill -CONT "$UEXTD_PID"
+assert_eq "$rc" 1 "exit status of status against a stopped uextd"
+grep -qF "no answer from uextd (pid $UEXTD_PID) within" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+ctl status >/dev/null || fail "uextd does not answer after SIGCONT"
+ok "a stopped uextd: named by its pid, not reported absent"
