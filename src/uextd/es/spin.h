@@ -8,9 +8,10 @@
  * since the queue emptied: caught inside the window, nothing changes; later, but within
  * the maximum, the window doubles (a longer one would have caught it); beyond the maximum
  * it halves and, under the floor, drops to 0. A host with sparse AUTH traffic therefore
- * polls for nothing; a storm polls at most the maximum per answer. Polling stops when a
- * yield shows another thread wants the CPU (it ran while we yielded): the window drops
- * to 0 and stays there for a while, since each such yield hands that thread a slice. */
+ * polls for nothing; a storm polls at most the maximum per answer. A yield that took
+ * long (another thread ran meanwhile) ends the stretch; two such stretches in a row drop
+ * the window to 0 for a while, since each such yield hands that thread a slice. The
+ * engine never polls while a verdict is pending: a co-located client needs that CPU. */
 #ifndef UEXTD_ES_SPIN_H
 #define UEXTD_ES_SPIN_H
 
