@@ -67,13 +67,14 @@ if "$UEXTD" --root "$ROOT" --es-busy-poll 1001 2>"$WORK/bp.err"; then fail "--es
 grep -q "invalid value '1001' for --es-busy-poll (range 0..1000 µs)" "$WORK/bp.err" || fail "message: $(cat "$WORK/bp.err")"
 ok "busy polling: on at 50 µs, its window measured and shown; bad values refused"
 
-# The engine thread, and only it, runs at nice -10: every AUTH waits for it.
+# While a client subscribes to AUTH, the engine thread, and only it, runs at nice -10:
+# every AUTH waits for it.
 assert_eq "$(es_status .nice)" '{"value":-10,"wanted":-10,"why_not":""}' "engine priority"
 nices=$(for t in /proc/"$UEXTD_PID"/task/*; do awk '{print $19}' "$t/stat"; done)
 assert_eq "$(grep -cx -- -10 <<<"$nices")" 1 "threads of uextd at nice -10 (of: $(echo $nices))"
 assert_eq "$(awk '{print $19}' /proc/"$UEXTD_PID"/stat)" "$(awk '{print $19}' /proc/$$/stat)" "uextd's main thread nice"
 ctl status | grep -q "es engine:   runs at nice -10$" || fail "uextctl status: $(ctl status | grep 'es engine')"
-ok "the engine thread alone runs at nice -10"
+ok "with an AUTH client, the engine thread alone runs at nice -10"
 
 # Another process of its priority takes the engine's CPU: the engine moves to the idle one, and the
 # handler thread follows.
@@ -100,3 +101,11 @@ ok "a busy CPU: engine moved $cpu -> $new, the client followed"
 stop_probe co
 wait_until 5 es_is .colocate.cpu -eq -1 || fail "engine still pinned with no co-located client: $(es_status .colocate)"
 ok "no co-located client left: engine not pinned"
+
+# No AUTH client left: the engine thread goes back to uextd's own priority, so NOTIFY
+# traffic alone does not preempt the processes making it.
+start_probe watcher --quiet open
+wait_until 5 es_is .nice.value -eq "$(awk '{print $19}' /proc/$$/stat)" || fail "engine priority with only a NOTIFY client: $(es_status .nice)"
+es_status .nice.why_not | grep -q "raised only while a client subscribes to AUTH" || fail "why: $(es_status .nice)"
+stop_probe watcher
+ok "no AUTH client: the engine thread back at uextd's priority"

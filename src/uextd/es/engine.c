@@ -33,6 +33,7 @@
 #include "uextd/snapshot.h"
 
 #define MAX_CLIENTS ES_ENGINE_MAX_CLIENTS
+#define NO_AUTH_NICE "raised only while a client subscribes to AUTH"
 #define MAX_PENDING 1024
 #define DEFAULT_DEADLINE_MS 5000
 #define OUTQ_MAX (8u << 20) /* bytes of undelivered NOTIFY messages per client */
@@ -190,8 +191,9 @@ struct es_engine {
 	uint32_t next_client_id;
 	struct pending pend[MAX_PENDING];
 	struct spin spin; /* busy polling after the last AUTH answer */
-	int base_nice;        /* uextd's own nice; the engine thread runs at cfg.nice */
-	const char *nice_why; /* why it does not, or NULL */
+	int base_nice;        /* uextd's own nice; cfg.nice while a client subscribes to AUTH */
+	int nice;             /* the engine thread's now */
+	const char *nice_why; /* why it is not cfg.nice, or NULL */
 	uint32_t npend;
 	uint64_t next_gen;
 	uint64_t armed; /* deadline the timer is armed for, 0 = disarmed */
@@ -1026,13 +1028,35 @@ static void on_load_done(struct es_engine *e)
 /* Bring the kernel sources in line with the union of the subscriptions: marks only grow
  * while clients stay (fanotify has no partial unmark of a filesystem mark here); the
  * last client gone closes everything, so an idle uextd costs the kernel nothing. */
+/* The engine thread's priority (docs/es-engine.md, "Priority"): while a client subscribes
+ * to AUTH, processes wait for this thread, and under load it must not queue behind the
+ * work it gates. Without one nobody waits for it, and it keeps uextd's own rather than
+ * preempt the processes making the events. On this thread. */
+static void set_priority(struct es_engine *e, const uint64_t *subs)
+{
+	bool auth = esw_bit(subs, ES_EVENT_TYPE_AUTH_EXEC) || esw_bit(subs, ES_EVENT_TYPE_AUTH_OPEN);
+	int want = auth ? e->cfg.nice : e->base_nice;
+	if (want == e->nice) {
+		e->nice_why = auth ? NULL : NO_AUTH_NICE;
+		return;
+	}
+	if (setpriority(PRIO_PROCESS, 0, want) == 0) {
+		e->nice = want;
+		e->nice_why = auth ? NULL : NO_AUTH_NICE;
+	} else {
+		e->nice_why = errno == EACCES || errno == EPERM ? "not allowed (CAP_SYS_NICE, RLIMIT_NICE)" : strerror(errno);
+	}
+}
+
 static int update_sources(struct es_engine *e, char *why, size_t whylen)
 {
 	uint64_t s[ESW_EV_WORDS];
-	if (!union_subs(e, s)) {
-		bool any = false;
-		for (size_t i = 0; i < MAX_CLIENTS; i++) any |= e->clients[i].used;
-		if (!any) close_sources(e);
+	bool any = union_subs(e, s) != 0;
+	set_priority(e, s);
+	if (!any) {
+		bool clients = false;
+		for (size_t i = 0; i < MAX_CLIENTS; i++) clients |= e->clients[i].used;
+		if (!clients) close_sources(e);
 		return 0;
 	}
 	uint64_t perm, notify;
@@ -1637,7 +1661,7 @@ static void send_welcome(struct es_engine *e, struct client *c, uint32_t result,
 	supported_set(e, w.supported);
 	w.deadline_ms[0] = e->cfg.deadline_ms[0];
 	w.deadline_ms[1] = e->cfg.deadline_ms[1];
-	w.engine_nice = (uint32_t)(getpriority(PRIO_PROCESS, 0) + 64); /* on the engine thread */
+	w.engine_nice = (uint32_t)(e->cfg.nice + 64); /* what the engine takes with AUTH */
 	const struct proctab_proc *p = pget(e, c->pid, false);
 	if (p) w.self = token_of(p);
 	snprintf(w.reason, sizeof w.reason, "%s", reason ? reason : "");
@@ -2059,12 +2083,8 @@ static void *engine_main(void *arg)
 	uint64_t last_status = 0;
 	bool busy = false;
 	colo_init(&e->colo);
-	/* Every process blocked in an AUTH waits for this thread: under load it must not
-	 * queue behind the work it gates (see "Priority" in docs/es-engine.md). */
-	errno = 0;
-	e->base_nice = getpriority(PRIO_PROCESS, 0);
-	if (e->cfg.nice != e->base_nice && setpriority(PRIO_PROCESS, 0, e->cfg.nice) < 0)
-		e->nice_why = errno == EACCES || errno == EPERM ? "not allowed (CAP_SYS_NICE, RLIMIT_NICE)" : strerror(errno);
+	e->base_nice = e->nice = getpriority(PRIO_PROCESS, 0); /* raised with AUTH: set_priority */
+	e->nice_why = NO_AUTH_NICE;
 	while (!atomic_load(&e->stop)) {
 		/* Process records wake this thread only when it sleeps: while they keep coming
 		 * it reads the ring every 2 ms itself, one wake-up for many records (an exec
@@ -2331,7 +2351,7 @@ static void publish_status(struct es_engine *e)
 				      "wait_ns_per_run", (json_int_t)e->colo.wait_per_run, "moves",
 				      (json_int_t)e->colo.moves));
 	json_object_set_new(st, "nice",
-			    json_pack("{s:i, s:i, s:s}", "value", getpriority(PRIO_PROCESS, 0), "wanted", e->cfg.nice,
+			    json_pack("{s:i, s:i, s:s}", "value", e->nice, "wanted", e->cfg.nice,
 				      "why_not", e->nice_why ? e->nice_why : ""));
 	const struct spin *sp = &e->spin;
 	json_object_set_new(st, "busy_poll",

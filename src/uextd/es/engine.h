@@ -27,7 +27,7 @@ struct es_engine_config {
 					      * costs every syscall on the host ~150 ns */
 	bool colocate;                       /* share a CPU with AUTH clients (es/colo.h) */
 	uint32_t busy_poll_us;               /* most a poll after an AUTH answer (es/spin.h); 0 off */
-	int nice;                            /* the engine thread's nice value */
+	int nice;                            /* the engine thread's nice while AUTH is subscribed */
 };
 
 struct es_engine;
