@@ -12,12 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t now_mono_us(void)
+uint64_t now_mono_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t now_mono_us(void) { return now_mono_ns() / 1000u; }
 
 uint64_t now_mono_ms(void) { return now_mono_us() / 1000u; }
 

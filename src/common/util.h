@@ -9,6 +9,7 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 uint64_t now_mono_ms(void);
+uint64_t now_mono_ns(void);
 uint64_t now_mono_us(void);
 int64_t now_real_ms(void);
 

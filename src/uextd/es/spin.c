@@ -1,7 +1,8 @@
 #include "uextd/es/spin.h"
 #include <sched.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "common/util.h"
 
 /* The smallest useful window, and the step from 0 (KVM uses 10 µs too). */
 #define SPIN_FLOOR_NS 10000ull
@@ -9,13 +10,6 @@
 #define SPIN_CONTENDED_NS 20000ull
 /* Permission events after contention before the window may grow again. */
 #define SPIN_COOL_EVENTS 1024
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void spin_init(struct spin *s, uint32_t max_us)
 {
@@ -37,10 +31,10 @@ static void stop(struct spin *s, uint64_t now)
 int spin_timeout(struct spin *s, int timeout)
 {
 	if (!s->idle_at || !s->win_ns) return timeout;
-	uint64_t now = now_ns();
+	uint64_t now = now_mono_ns();
 	if (s->polling) {
 		sched_yield();
-		uint64_t back = now_ns();
+		uint64_t back = now_mono_ns();
 		if (back - now > SPIN_CONTENDED_NS) {
 			/* One slow yield may be an interrupt or the host taking the vCPU; two
 			 * stretches in a row cut short say another thread runs here. */

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "common/util.h"
 #include "bpf/ne_sock.h"
 #include "uextd/ne/attr.h"
 
@@ -52,14 +53,6 @@ struct ne_attr {
 	unsigned exe_next;
 	uint64_t lookups_hit, lookups_miss, diag_hit, diag_miss;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static size_t addr_len(uint8_t family)
 {
@@ -230,7 +223,7 @@ static int diag_lookup(int fd, uint32_t *seq, const struct ne_tuple *t, struct d
 
 static void owner_from(struct ne_owner *o, const struct ne_sock_owner *k)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = now_mono_ns();
 
 	o->pid = (int32_t)k->tgid;
 	o->tid = (int32_t)k->tid;
@@ -514,7 +507,7 @@ int ne_attr_cache_allow(struct ne_attr *a, const struct ne_owner *o, const struc
 	r = vkey_of(o, t, &k);
 	if (r < 0)
 		return r;
-	v.expiry_ns = mono_ns() + (uint64_t)ttl_ms * 1000000u;
+	v.expiry_ns = now_mono_ns() + (uint64_t)ttl_ms * 1000000u;
 	return bpf_map_update_elem(a->vcache_fd, &k, &v, BPF_ANY) ? -errno : 0;
 }
 

@@ -190,13 +190,6 @@ struct ne_engine {
 	struct snapshot status;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ==================================================================================
  * Verdicts to the kernel
  * ================================================================================ */
@@ -304,7 +297,7 @@ static void flow_decide(struct ne_engine *e, struct flow *f, enum ne_mark m)
 	if (m == NE_MARK_DROP) e->n.dropped++;
 	else e->n.allowed++;
 	struct recent *r = &e->recent[f->hash % RECENT_SLOTS];
-	*r = (struct recent){ .hash = f->hash, .mark = (uint8_t)m, .until_ns = mono_ns() + RECENT_NS, .t = f->t };
+	*r = (struct recent){ .hash = f->hash, .mark = (uint8_t)m, .until_ns = now_mono_ns() + RECENT_NS, .t = f->t };
 	for (int d = 0; d < 2; d++)
 		if (f->has_seq0[d]) r->has_seq[d] = true, r->seq[d] = f->seq0[d];
 	flow_free(e, f);
@@ -346,7 +339,7 @@ static uint32_t addr_hash(uint8_t family, const uint8_t *a)
 
 static void dns_learn(struct ne_engine *e, const struct np_dns_msg *m)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = now_mono_ns();
 	for (size_t i = 0; i < m->naddrs; i++) {
 		const struct np_dns_addr *a = &m->addrs[i];
 		struct dns_slot *s = &e->dns[addr_hash(a->family, a->addr) % DNS_SLOTS];
@@ -364,7 +357,7 @@ static const char *dns_name(struct ne_engine *e, uint8_t family, const uint8_t *
 {
 	struct dns_slot *s = &e->dns[addr_hash(family, addr) % DNS_SLOTS];
 	if (s->family != family || memcmp(s->addr, addr, family == AF_INET ? 4 : 16) != 0) return NULL;
-	if (s->expires_ns < mono_ns()) return NULL;
+	if (s->expires_ns < now_mono_ns()) return NULL;
 	return s->name;
 }
 
@@ -416,7 +409,7 @@ static void filter_close(struct ne_engine *e, bool clean)
 	for (uint32_t s = 0; s < MAX_FLOWS; s++)
 		if (e->slots[s]) flow_default(e, e->slots[s]);
 	if (clean) e->grace_until_ns = 1; /* disarm at the next tick */
-	else e->grace_until_ns = mono_ns() + (uint64_t)e->cfg.grace_ms * 1000000ull;
+	else e->grace_until_ns = now_mono_ns() + (uint64_t)e->cfg.grace_ms * 1000000ull;
 }
 
 static void filter_flush(struct ne_engine *e)
@@ -785,7 +778,7 @@ static void ask_filter(struct ne_engine *e, struct flow *f, int ev, int dir, boo
 {
 	f->state = FS_WAIT;
 	f->gather_ns = 0;
-	f->deadline_ns = mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
+	f->deadline_ns = now_mono_ns() + (uint64_t)e->cfg.deadline_ms * 1000000ull;
 	if (!send_flow(e, f, ev, dir, complete)) flow_default(e, f);
 }
 
@@ -822,7 +815,7 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 	}
 	if (!f) {
 		struct recent *r = &e->recent[hash % RECENT_SLOTS];
-		if (r->hash == hash && r->until_ns > mono_ns() && memcmp(&r->t, &t, sizeof t) == 0 &&
+		if (r->hash == hash && r->until_ns > now_mono_ns() && memcmp(&r->t, &t, sizeof t) == 0 &&
 		    (p->proto != IPPROTO_TCP || (r->has_seq[dir] && p->seq - r->seq[dir] < SEQ_WINDOW))) {
 			verdict(e, p->id, p->mark, NF_ACCEPT, r->mark);
 			return;
@@ -868,7 +861,7 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 			f->host_source = UEXT_NE_HOST_DNS;
 		}
 		f->state = FS_WAIT;
-		f->last_ns = mono_ns();
+		f->last_ns = now_mono_ns();
 		enum ne_mark m;
 		if (e->filt.nrules && exe_rule(e, f, &m)) {
 			e->n.exe_rule++;
@@ -882,7 +875,7 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 		bool lazy = p->proto == IPPROTO_TCP && e->filt.first_data_peek && !f->midstream;
 		if (has && lazy && peek_step(e, f, dir, &complete) == PK_GATHER) {
 			/* more of the hello to come: hold this segment, keep gathering */
-			f->gather_ns = mono_ns() + GATHER_NS;
+			f->gather_ns = now_mono_ns() + GATHER_NS;
 			f->gather_dir = (int8_t)dir;
 			return;
 		}
@@ -891,7 +884,7 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 	}
 
 	/* a flow we know */
-	f->last_ns = mono_ns();
+	f->last_ns = now_mono_ns();
 	if (f->state == FS_PAUSED || f->deadline_ns) {
 		/* its verdict is pending: keep order, keep the bytes */
 		if (p->plen && f->rs[dir]) reasm_add(f->rs[dir], p->proto == IPPROTO_TCP ? p->seq : 0, p->payload, p->plen);
@@ -913,7 +906,7 @@ static void on_packet(struct ne_engine *e, struct pkt *p)
 		return;
 	case PK_GATHER:
 		hold(e, f, p);
-		if (!f->gather_ns) f->gather_ns = mono_ns() + GATHER_NS;
+		if (!f->gather_ns) f->gather_ns = now_mono_ns() + GATHER_NS;
 		f->gather_dir = (int8_t)dir;
 		return;
 	case PK_SHOW: break;
@@ -1139,7 +1132,7 @@ static void apply_verdict(struct ne_engine *e, const struct new_verdict *v)
 	case UEXT_NE_PAUSE:
 		e->n.paused++;
 		f->state = FS_PAUSED;
-		f->deadline_ns = mono_ns() + (uint64_t)e->cfg.pause_max_ms * 1000000ull;
+		f->deadline_ns = now_mono_ns() + (uint64_t)e->cfg.pause_max_ms * 1000000ull;
 		break;
 	case UEXT_NE_PEEK: {
 		e->n.peeks++;
@@ -1289,7 +1282,7 @@ static void on_tick(struct ne_engine *e)
 {
 	uint64_t x;
 	if (read(e->tfd, &x, sizeof x) < 0) {}
-	uint64_t now = mono_ns();
+	uint64_t now = now_mono_ns();
 	for (uint32_t s = 0; s < MAX_FLOWS; s++) {
 		struct flow *f = e->slots[s];
 		if (!f) continue;
@@ -1517,7 +1510,7 @@ int ne_engine_start(const struct ne_engine_config *cfg, struct ne_engine **ret, 
 	if (ne_fw_present()) {
 		char qwhy[256] = "";
 		if (queue_open(e, qwhy, sizeof qwhy) == 0) {
-			e->grace_until_ns = mono_ns() + (uint64_t)e->cfg.grace_ms * 1000000ull;
+			e->grace_until_ns = now_mono_ns() + (uint64_t)e->cfg.grace_ms * 1000000ull;
 			e->armed = true;
 			ulog(LOG_INFO, "ne: rules of a previous uextd found: answering with the policy until a filter connects");
 		} else {
