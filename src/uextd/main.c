@@ -72,13 +72,13 @@ static int lock_root(const struct uext_paths *p)
 	}
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	if (fcntl(fd, F_SETLK, &fl) == 0) return 0;
-	if (errno != EACCES && errno != EAGAIN) {
+	pid_t pid = 0;
+	if (errno != EACCES && errno != EAGAIN)
 		fprintf(stderr, "uextd: locking '%s': %s\n", p->lock, strerror(errno));
-	} else if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK && fl.l_pid > 0) {
-		fprintf(stderr, "uextd: already running on root '%s' (pid %d holds '%s')\n", root, (int)fl.l_pid, p->lock);
-	} else {
+	else if (uext_paths_manager(p, &pid) > 0 && pid > 0)
+		fprintf(stderr, "uextd: already running on root '%s' (pid %d holds '%s')\n", root, (int)pid, p->lock);
+	else
 		fprintf(stderr, "uextd: already running on root '%s' ('%s' is locked)\n", root, p->lock);
-	}
 	close(fd);
 	return -1;
 }

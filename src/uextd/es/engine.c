@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/eswire.h"
+#include "common/util.h"
 #include "uext/es.h"
 #include "uextd/es/colo.h"
 #include "uextd/es/fan.h"
@@ -219,13 +220,6 @@ struct es_engine {
 	struct colo colo; /* the engine thread's CPU while AUTH clients wait on it */
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t boot_to_mono_offset(void)
 {
 	struct timespec b, m;
@@ -279,7 +273,7 @@ static void b_reset(struct builder *b, uint32_t type, uint32_t action)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->h.time_sec = ts.tv_sec;
 	b->h.time_nsec = ts.tv_nsec;
-	b->h.mach_time = mono_ns();
+	b->h.mach_time = now_mono_ns();
 	for (int i = 0; i < 8; i++) b->h.ev[i] = ESW_NONE;
 }
 
@@ -729,7 +723,7 @@ static void finish(struct es_engine *e, struct pending *p, bool answered_by_all)
 	if (r < 0) e->fan_errors++;
 	memset(p, 0, sizeof *p);
 	e->npend--;
-	if (!e->npend) spin_idle(&e->spin, mono_ns());
+	if (!e->npend) spin_idle(&e->spin, now_mono_ns());
 }
 
 static struct pending *pending_of(struct es_engine *e, uint64_t id)
@@ -770,7 +764,7 @@ static void on_timer(struct es_engine *e)
 	uint64_t x;
 	if (read(e->tfd, &x, sizeof x) < 0) { /* spurious: re-arm below */ }
 	e->armed = 0;
-	uint64_t now = mono_ns();
+	uint64_t now = now_mono_ns();
 	uint32_t missed_by[MAX_CLIENTS] = { 0 };
 	for (size_t i = 0; i < MAX_PENDING; i++) {
 		struct pending *p = &e->pend[i];
@@ -814,7 +808,7 @@ static void on_verdict(struct es_engine *e, struct client *c, const struct esw_v
 	c->verdicts++;
 	if (!p || !(p->waiting & bit)) return; /* late (deadline passed) or not ours */
 	c->consecutive_misses = 0;
-	uint64_t us = (mono_ns() - p->t0) / 1000u;
+	uint64_t us = (now_mono_ns() - p->t0) / 1000u;
 	c->rtt[rtt_bucket(us)]++;
 	c->rtt_n++;
 	if (us > c->rtt_max) c->rtt_max = us;
@@ -1025,29 +1019,31 @@ static void on_load_done(struct es_engine *e)
 	update_sources(e, w2, sizeof w2);
 }
 
-/* Bring the kernel sources in line with the union of the subscriptions: marks only grow
- * while clients stay (fanotify has no partial unmark of a filesystem mark here); the
- * last client gone closes everything, so an idle uextd costs the kernel nothing. */
+/* AUTH_EXEC or AUTH_OPEN in a subscription set. */
+static bool auth_in(const uint64_t *subs)
+{
+	return esw_bit(subs, ES_EVENT_TYPE_AUTH_EXEC) || esw_bit(subs, ES_EVENT_TYPE_AUTH_OPEN);
+}
+
 /* The engine thread's priority (docs/es-engine.md, "Priority"): while a client subscribes
  * to AUTH, processes wait for this thread, and under load it must not queue behind the
  * work it gates. Without one nobody waits for it, and it keeps uextd's own rather than
  * preempt the processes making the events. On this thread. */
 static void set_priority(struct es_engine *e, const uint64_t *subs)
 {
-	bool auth = esw_bit(subs, ES_EVENT_TYPE_AUTH_EXEC) || esw_bit(subs, ES_EVENT_TYPE_AUTH_OPEN);
+	bool auth = auth_in(subs);
 	int want = auth ? e->cfg.nice : e->base_nice;
-	if (want == e->nice) {
-		e->nice_why = auth ? NULL : NO_AUTH_NICE;
+	if (want != e->nice && setpriority(PRIO_PROCESS, 0, want) < 0) {
+		e->nice_why = errno == EACCES || errno == EPERM ? "not allowed (CAP_SYS_NICE, RLIMIT_NICE)" : strerror(errno);
 		return;
 	}
-	if (setpriority(PRIO_PROCESS, 0, want) == 0) {
-		e->nice = want;
-		e->nice_why = auth ? NULL : NO_AUTH_NICE;
-	} else {
-		e->nice_why = errno == EACCES || errno == EPERM ? "not allowed (CAP_SYS_NICE, RLIMIT_NICE)" : strerror(errno);
-	}
+	e->nice = want;
+	e->nice_why = auth ? NULL : NO_AUTH_NICE;
 }
 
+/* Bring the kernel sources in line with the union of the subscriptions: marks only grow
+ * while clients stay (fanotify has no partial unmark of a filesystem mark here); the
+ * last client gone closes everything, so an idle uextd costs the kernel nothing. */
 static int update_sources(struct es_engine *e, char *why, size_t whylen)
 {
 	uint64_t s[ESW_EV_WORDS];
@@ -1125,9 +1121,7 @@ static bool colo_wanted(struct es_engine *e)
 {
 	for (size_t i = 0; i < MAX_CLIENTS; i++) {
 		const struct client *c = &e->clients[i];
-		if (c->used && c->colocate &&
-		    (esw_bit(c->subs, ES_EVENT_TYPE_AUTH_EXEC) || esw_bit(c->subs, ES_EVENT_TYPE_AUTH_OPEN)))
-			return true;
+		if (c->used && c->colocate && auth_in(c->subs)) return true;
 	}
 	return false;
 }
@@ -1257,7 +1251,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 			struct client *c = &e->clients[i];
 			for (size_t k = 0; c->used && k < c->nmprocs; k++)
 				if (c->mprocs[k].pid == (pid_t)ev->pid && c->mprocs[k].pidversion == gone_pv)
-					c->mprocs[k].exited_ns = mono_ns();
+					c->mprocs[k].exited_ns = now_mono_ns();
 		}
 		return 0;
 	}
@@ -1402,7 +1396,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 			a->pid = 0;
 		}
 	}
-	uint64_t now = mono_ns();
+	uint64_t now = now_mono_ns();
 	uint32_t slot = 0;
 	while (slot < MAX_PENDING && e->pend[slot].id) slot++;
 	if (slot == MAX_PENDING) { /* cannot happen: fan never holds more than MAX_PENDING */
@@ -1819,7 +1813,7 @@ static int do_request(struct es_engine *e, struct client *c, const struct esw_re
 		return 0;
 	}
 	case ESW_CLEAR_CACHE: {
-		uint64_t now = mono_ns();
+		uint64_t now = now_mono_ns();
 		if (e->last_clear && now - e->last_clear < CLEAR_CACHE_MIN_NS) return -EAGAIN;
 		e->last_clear = now;
 		return e->fan ? fan_cache_clear(e->fan) : 0;
@@ -2109,7 +2103,7 @@ static void *engine_main(void *arg)
 			case K_CMD: on_cmd(e); break;
 			case K_TIMER: on_timer(e); break;
 			case K_PERM:
-				spin_event(&e->spin, mono_ns());
+				spin_event(&e->spin, now_mono_ns());
 				if (e->fan) fan_read_perm(e->fan, on_perm, e); /* each event drains the ring first */
 				break;
 			case K_NOTIFY:
@@ -2140,7 +2134,7 @@ static void *engine_main(void *arg)
 		for (size_t k = 0; k < MAX_CLIENTS; k++)
 			if (e->clients[k].used && e->clients[k].batch_len) flush_batch(e, &e->clients[k]);
 		busy = e->proc_records != before;
-		uint64_t now = mono_ns();
+		uint64_t now = now_mono_ns();
 		if (now - last_status > 250000000ull) {
 			purge_exited_mutes(e, now);
 			colo_tick(&e->colo, e->cfg.colocate && colo_wanted(e));
