@@ -26,7 +26,9 @@ engine_pinned() { opens 20; es_is .colocate.cpu -ge 0; }
 
 # A client that does not ask: the engine stays where the scheduler puts it.
 start_probe plain --quiet auth_open
-opens 300
+# AUTH traffic across at least two of the engine's 250 ms ticks, where it would pin
+end=$((${EPOCHREALTIME/./} + 600000))
+while ((${EPOCHREALTIME/./} < end)); do opens 20; done
 assert_eq "$(es_status .colocate.cpu)" -1 "engine CPU with a client that did not ask"
 es_status .colocate.why_not | grep -q "no AUTH client asked" || fail "why not pinned: $(es_status .colocate)"
 stop_probe plain
