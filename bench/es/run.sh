@@ -483,6 +483,19 @@ log "  W1 $N_EXEC execs, W2h $N_HOT opens, W2c $N_COLD files, W3 $N_CREATE itera
 NCFG=${#ACTIVE[@]}
 for ROUND in $(seq "$ROUNDS"); do
 	log "round $ROUND"
+	# The machine's own noise, no monitor: one clock-spinning thread on every CPU at once.
+	CFG=machine
+	pids=()
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		taskset -c "$c" "$WL" stalls 1000 >"$WORK/stalls.$c" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		rec stalls per_s "$(jq -r .stalls_per_s "$WORK/stalls.$c")"
+		rec stalls lost_pct "$(jq -r .lost_pct "$WORK/stalls.$c")"
+		rec stalls p50 "$(jq -r .p50_us "$WORK/stalls.$c")"
+	done
 	for k in $(seq 0 $((NCFG - 1))); do
 		CFG=${ACTIVE[$(((k + ROUND - 1) % NCFG))]}
 		cold=$S/cold.$ROUND.$CFG
@@ -580,6 +593,9 @@ END {
 	for (j = 2; j <= nc; j++) printf "  %s %s KiB", C[j], f(med(C[j], "all", "hwm_kib"), "%d")
 	printf "\n"
 	if (("auditd" SUBSEP "all" SUBSEP "audit_lost") in L) printf "auditd records lost (sum over rounds): %d\n", sum("auditd", "all", "audit_lost")
+	st = med("machine", "stalls", "per_s")
+	if (st != "") printf "machine noise, no monitor (a thread spinning on each CPU): %.0f stalls/s of >= 10 µs per CPU, median stall %.1f µs, %.1f%% of CPU time;\n  an operation in flight T µs is stalled with probability about T x %.0f / 1e6 (medians over CPUs and rounds)\n",
+		st, med("machine", "stalls", "p50"), med("machine", "stalls", "lost_pct"), st
 	printf "NOTIFY generator alone: %s create+close+unlink/s\n", f(med("none", "notify", "gen_ops_s"), "%.0f")
 	if (uext_ok) printf "NOTIFY to one uext client: %s events/s (median), %s msgs/run, gaps %s, generator %s ops/s, uextd+client CPU %s s, peak RSS %s KiB\n",
 		f(med("uext-count", "notify", "events_s"), "%.0f"), f(med("uext-count", "notify", "msgs"), "%.0f"), f(sum("uext-count", "notify", "gaps"), "%d"),
@@ -618,6 +634,9 @@ END {
 	printf "  uncached AUTH round trip p99 < 100 µs:                %s µs (whole open, W2h under uext-auth) %s; delivery half in the client p99 %s µs\n", f(p, "%.1f"), p == "" ? "n/a" : pass(p < 100), f(q, "%.1f")
 	printf "    as uextd measures it, event read -> verdict:         p50 %s µs, p99 %s µs (12.5%% buckets)\n", f(med("uext-auth", "hot", "rt_p50"), "%.0f"), f(rt, "%.0f")
 	printf "    the floor (fan-floor, one thread answering itself): whole open p50 %s µs, p99 %s µs\n", f(med("fan-floor", "hot", "p50"), "%.1f"), f(med("fan-floor", "hot", "p99"), "%.1f")
+	if (st != "" && med("uext-auth", "hot", "p50") != "")
+		printf "    share of uncached opens in flight during a stall (p50 x stalls/s): uext-auth %.1f%%, fan-floor %s (above 1%%, a stall sets the p99)\n",
+			med("uext-auth", "hot", "p50") * st / 1e4, med("fan-floor", "hot", "p50") == "" ? "–" : sprintf("%.1f%%", med("fan-floor", "hot", "p50") * st / 1e4)
 	e = med("uext-count", "notify", "events_s"); g = sum("uext-count", "notify", "gaps")
 	printf "  >= 200k NOTIFY events/s to one client, no drops:      %s events/s, %d gaps  %s\n", f(e, "%.0f"), g, e == "" ? "n/a" : pass(e >= 200000 && g == 0)
 	printf "  faster than fapolicyd on every workload (ratio uext / fapolicyd ratio):\n"

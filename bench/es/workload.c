@@ -12,6 +12,8 @@
  *   workload notify DIR N                    NOTIFY generator: N x (create, close, unlink),
  *                                            then creates DIR/uext-bench-end (the sentinel
  *                                            the counting client stops its clock at)
+ *   workload stalls MS                       the machine's noise: MS ms spinning on the
+ *                                            clock, counting gaps of 10 µs or more
  *
  * Every per-operation duration is kept, so the JSON has percentiles as well as the mean
  * (us_per_op = total / N). Nothing here sleeps to synchronise: the only sleep is the pacing
@@ -81,7 +83,7 @@ static void report(const char *name, long n, uint64_t total_ns, uint64_t *sample
 	qsort(samples, ns, sizeof(*samples), cmp_u64);
 	printf("{\"workload\":\"%s\",\"n\":%ld,\"total_us\":%.1f,\"us_per_op\":%.3f,"
 	       "\"p50_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f%s}\n",
-	       name, n, (double)total_ns / 1000.0, (double)total_ns / 1000.0 / (double)n, pct_us(samples, ns, 50),
+	       name, n, (double)total_ns / 1000.0, n ? (double)total_ns / 1000.0 / (double)n : 0.0, pct_us(samples, ns, 50),
 	       pct_us(samples, ns, 99), pct_us(samples, ns, 99.9), ns ? (double)samples[ns - 1] / 1000.0 : 0.0,
 	       extra);
 	fflush(stdout);
@@ -291,10 +293,40 @@ static int cmd_notify(const char *dir, long n)
 	return 0;
 }
 
+/* The machine's own noise: spin MS ms on this CPU reading the clock. A gap of 10 µs or
+ * more between two reads is time the CPU was taken from a runnable thread (an interrupt, a
+ * hypervisor exit or a preempted vCPU). Any operation in flight then waits as long, so an
+ * operation lasting T µs is hit with probability about T x stalls_per_s / 1e6: once that
+ * passes 1%, its p99 is a stall. */
+static int cmd_stalls(long ms)
+{
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)ms * 1000000u, prev = t0, lost = 0;
+	size_t n = 0, cap = 4096;
+	uint64_t *gaps = samples_new((long)cap);
+	while (prev < end) {
+		uint64_t t = now_ns(), d = t - prev;
+		prev = t;
+		if (d < 10000)
+			continue;
+		lost += d;
+		if (n == cap && !(gaps = realloc(gaps, (cap *= 2) * sizeof(*gaps))))
+			die("out of memory for samples", "");
+		gaps[n++] = d;
+	}
+	double secs = (double)(prev - t0) / 1e9;
+	char extra[160];
+	snprintf(extra, sizeof(extra), ",\"stalls_per_s\":%.0f,\"lost_pct\":%.2f", (double)n / secs,
+		 (double)lost / (double)(prev - t0) * 100.0);
+	/* n, us_per_op and the percentiles describe the stalls themselves */
+	report("stalls", (long)n, lost, gaps, n, extra);
+	free(gaps);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: workload mkfiles DIR N | exec N BIN | hot N FILE | cold DIR N | create DIR N |\n"
-			"                latency FILE BIN NEXEC GAP_US | notify DIR N\n");
+			"                latency FILE BIN NEXEC GAP_US | notify DIR N | stalls MS\n");
 	exit(2);
 }
 
@@ -319,6 +351,8 @@ int main(int argc, char **argv)
 		return cmd_latency(argv[2], argv[3], arg_long(argv[4], "NEXEC"), arg_long(argv[5], "GAP_US"));
 	if (!strcmp(c, "notify") && argc == 4)
 		return cmd_notify(argv[2], arg_long(argv[3], "N"));
+	if (!strcmp(c, "stalls") && argc == 3)
+		return cmd_stalls(arg_long(argv[2], "MS"));
 	usage();
 	return 2;
 }
