@@ -178,7 +178,10 @@ es_return_t es_subscriptions(es_client_t *_Nonnull client, size_t *_Nonnull coun
  * key (see es_message.h), until the file involved is modified; a cache hit produces no AUTH
  * but still the NOTIFY. cache is ignored for events that do not support caching.
  * LINUX: the AUTH events are AUTH_EXEC and AUTH_OPEN only (es_types.h). A denied operation
- * fails with EPERM. An answer after the deadline returns ES_RESPOND_RESULT_NOT_FOUND: uextd
+ * fails with EPERM. As on macOS, an exec asks AUTH_EXEC and not also AUTH_OPEN for the
+ * executable (Linux's execve opens it and the kernel asks both): a client that allowed the
+ * AUTH_EXEC is not asked that open, one subscribed to AUTH_OPEN and not asked the exec (not
+ * subscribed to AUTH_EXEC, or it was cached) is. An answer after the deadline returns ES_RESPOND_RESULT_NOT_FOUND: uextd
  * has already answered. The cache is the kernel's: an allow with cache true from every
  * client that got the message becomes an ignore mark on the file, so its key is the file
  * alone (Apple: process executable + file): the file is then allowed for every process

@@ -37,6 +37,30 @@ assert_eq "$(cat "$MNT/secret")" hidden "with only the allowing client left"
 stop_probe b
 ok "two clients: deny wins; the allowing client alone allows"
 
+# One exec, one question: the kernel's open of the file an exec runs is not asked again as
+# AUTH_OPEN of a client that allowed its AUTH_EXEC (macOS raises AUTH_EXEC alone). A client
+# subscribed to AUTH_OPEN only is still asked, and the new image's own open of the same
+# file is an AUTH_OPEN like any other.
+cp /bin/cat "$MNT/cat"
+start_probe e auth_exec auth_open
+start_probe f auth_open
+before=$(es_status .counters.exec_opens)
+"$MNT/cat" "$MNT/cat" >/dev/null || fail "cat reading itself failed"
+sync_probe e
+sync_probe f
+assert_eq "$(probe_count e '.type=="auth_exec" and .path=="'"$MNT/cat"'"')" 1 "AUTH_EXEC messages for one exec"
+assert_eq "$(probe_count e '.type=="auth_open" and .path=="'"$MNT/cat"'"')" 1 \
+	"AUTH_OPEN messages of the exec'd file to the client that allowed the exec (cat's own open only)"
+assert_eq "$(probe_count f '.type=="auth_open" and .path=="'"$MNT/cat"'"')" 2 \
+	"AUTH_OPEN messages to the AUTH_OPEN-only client (the exec's open, then cat's)"
+stop_probe f
+"$MNT/cat" "$MNT/plain" >/dev/null || fail "exec with only e left failed"
+sync_probe e
+assert_eq "$(probe_count e '.type=="auth_open" and .path=="'"$MNT/cat"'"')" 1 "AUTH_OPEN of the exec'd file, e alone"
+assert_eq "$(($(es_status .counters.exec_opens) - before))" 1 "status exec_opens (answered with their AUTH_EXEC)"
+stop_probe e
+ok "an exec is one AUTH_EXEC to the clients that allow it, and its own open asks only the others"
+
 # Cache: one client answering allow + cache.
 start_probe c --cache auth_open
 for i in $(seq 100); do cat "$MNT/plain" >/dev/null; done

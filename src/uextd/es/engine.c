@@ -120,6 +120,14 @@ struct client {
 	uint64_t rtt_n, rtt_max;
 };
 
+/* A file as an AUTH decided on it: the same inode, unmodified since. */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
 struct pending {
 	uint64_t id;      /* 0 = free slot */
 	int fd;
@@ -128,7 +136,11 @@ struct pending {
 	uint64_t deadline;
 	uint64_t t0;      /* when uextd read the event */
 	uint32_t waiting; /* client slots still to answer */
+	uint32_t allowed; /* client slots that answered allow */
 	bool deny, cache_all;
+	/* AUTH_EXEC: who and what, for the exec's own open (struct exec_open) */
+	pid_t pid;
+	struct file_id file;
 };
 
 /* Pending execve argv seen at syscall entry, for AUTH_EXEC (joined by pid). */
@@ -137,6 +149,22 @@ struct exec_args {
 	pid_t pid;
 	uint32_t len, argc;
 	char args[PROC_ARGS_LEN];
+};
+
+/* An allowed AUTH_EXEC, by pid, until the exec's own open of the file. execve opens the
+ * file once and the kernel asks twice: FAN_OPEN_EXEC_PERM, then (once that is allowed)
+ * FAN_OPEN_PERM. macOS raises AUTH_EXEC alone, so a client that allowed the exec is not
+ * asked AUTH_OPEN for that open: the first FAN_OPEN_PERM from the pid after the verdict
+ * is that open when it is the same unmodified file. The slot goes with that event (the
+ * same file or not), with the pid's exec or exit record from the process source, or after
+ * EXEC_OPEN_NS; a later open is asked as any other. */
+#define EXEC_OPEN_SLOTS 64
+#define EXEC_OPEN_NS 100000000ull
+struct exec_open {
+	pid_t pid;
+	uint32_t clients; /* who allowed the exec */
+	uint64_t at;
+	struct file_id file;
 };
 
 /* FAN_ATTRIB joins: chmod/chown calls seen by the process source, by pid. */
@@ -207,11 +235,13 @@ struct es_engine {
 	struct snapshot status;
 	/* counters */
 	uint64_t own_answered, no_client_allowed, defaults_allow, defaults_deny, kills, cached;
+	uint64_t exec_opens; /* FAN_OPEN_PERM of an exec, answered by its AUTH_EXEC */
 	uint64_t kernel_lost, hash_skipped, fan_errors;
 	uint64_t proc_records; /* read from the process source */
 	uint64_t boot_off;     /* CLOCK_BOOTTIME - CLOCK_MONOTONIC (grows only across suspend) */
 	/* joins between the process source and fanotify, by pid */
 	struct exec_args exec_args[EXEC_ARGS_SLOTS];
+	struct exec_open exec_open[EXEC_OPEN_SLOTS];
 	struct setattr_note setattr[SETATTR_SLOTS];
 	struct attr_wait attr_waits[SETATTR_SLOTS];
 	/* message build scratch, and a spare for a message completed inside another's build */
@@ -710,6 +740,35 @@ static void arm_timer(struct es_engine *e)
 	if (min != e->armed) set_timer(e, min);
 }
 
+static struct file_id file_id_of(const struct stat *st)
+{
+	return (struct file_id){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size, .mtime = st->st_mtim,
+				 .ctime = st->st_ctim };
+}
+
+static bool file_id_eq(const struct file_id *a, const struct file_id *b)
+{
+	return a->ino && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* For a FAN_OPEN_PERM: the clients that allowed it as an exec (struct exec_open). */
+static uint32_t exec_open_take(struct es_engine *e, const struct fan_perm_event *ev)
+{
+	struct exec_open *x = &e->exec_open[(uint32_t)ev->pid % EXEC_OPEN_SLOTS];
+	if (!x->pid || x->pid != ev->pid) return 0;
+	x->pid = 0;
+	struct file_id id = file_id_of(&ev->st);
+	return now_mono_ns() - x->at < EXEC_OPEN_NS && file_id_eq(&x->file, &id) ? x->clients : 0;
+}
+
+static void exec_open_forget(struct es_engine *e, pid_t pid)
+{
+	struct exec_open *x = &e->exec_open[(uint32_t)pid % EXEC_OPEN_SLOTS];
+	if (x->pid == pid) x->pid = 0;
+}
+
 static void finish(struct es_engine *e, struct pending *p, bool answered_by_all)
 {
 	bool allow = !p->deny;
@@ -721,6 +780,9 @@ static void finish(struct es_engine *e, struct pending *p, bool answered_by_all)
 		r = fan_respond(e->fan, p->fd, allow);
 	}
 	if (r < 0) e->fan_errors++;
+	if (r == 0 && allow && p->type == ES_EVENT_TYPE_AUTH_EXEC && p->allowed)
+		e->exec_open[(uint32_t)p->pid % EXEC_OPEN_SLOTS] =
+			(struct exec_open){ .pid = p->pid, .clients = p->allowed, .at = now_mono_ns(), .file = p->file };
 	memset(p, 0, sizeof *p);
 	e->npend--;
 	if (!e->npend) spin_idle(&e->spin, now_mono_ns());
@@ -814,6 +876,7 @@ static void on_verdict(struct es_engine *e, struct client *c, const struct esw_v
 	if (us > c->rtt_max) c->rtt_max = us;
 	p->waiting &= ~bit;
 	if (v->flags != UINT32_MAX) p->deny = true;
+	else p->allowed |= bit;
 	if (!v->cache) p->cache_all = false;
 	if (!p->waiting) finish(e, p, true); /* the timer may fire for nothing: on_timer re-arms */
 }
@@ -1206,6 +1269,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 		break;
 	}
 	case PROC_EV_EXEC: {
+		exec_open_forget(e, (pid_t)ev->pid); /* done: its own open was before */
 		bool want = anyone(e, ES_EVENT_TYPE_NOTIFY_EXEC);
 		if (want) {
 			b_reset(b, ES_EVENT_TYPE_NOTIFY_EXEC, ES_ACTION_TYPE_NOTIFY);
@@ -1234,6 +1298,7 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	}
 	case PROC_EV_EXIT: {
 		if (ev->flags & PROC_EF_THREAD) return 0;
+		exec_open_forget(e, (pid_t)ev->pid);
 		const struct proctab_proc *gone = pget(e, (pid_t)ev->pid, false);
 		uint32_t gone_pv = gone ? gone->pidversion : 0;
 		proctab_exit(e->pt, (pid_t)ev->pid); /* still found until the next-but-one reap */
@@ -1360,13 +1425,19 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	}
 	uint32_t type = (ev->mask & FAN_OPEN_EXEC_PERM) ? ES_EVENT_TYPE_AUTH_EXEC : ES_EVENT_TYPE_AUTH_OPEN;
 	uint64_t fmask = type == ES_EVENT_TYPE_AUTH_EXEC ? FAN_OPEN_EXEC_PERM : FAN_OPEN_PERM;
-	if (!anyone(e, type)) {
-		e->no_client_allowed++;
+	uint32_t asked = type == ES_EVENT_TYPE_AUTH_OPEN ? exec_open_take(e, ev) : 0;
+	uint32_t subs = 0;
+	for (uint32_t k = 0; k < MAX_CLIENTS; k++)
+		if (e->clients[k].used && esw_bit(e->clients[k].subs, type)) subs |= 1u << k;
+	if (!(subs & ~asked)) {
+		if (subs) e->exec_opens++; /* each of them allowed this open as the exec */
+		else e->no_client_allowed++;
 		fan_respond(f, ev->fd, true);
 		return;
 	}
 	b_reset(b, type, ES_ACTION_TYPE_AUTH);
 	b_instigator(e, ev->pid);
+	pid_t p_pid = 0; /* AUTH_EXEC: the exec's own open follows (struct exec_open) */
 	const char *path = ev->path ? ev->path : "";
 	uint32_t file = b_file(b, path, &ev->st);
 	b_target(b, file);
@@ -1376,6 +1447,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 		b->h.ev[2] = 1;
 	} else {
 		/* target: the process as it will be after the exec */
+		p_pid = ev->pid;
 		uint32_t t = b_proc(e, ev->pid);
 		struct esw_proc *tp = &b->procs[t];
 		tp->executable = file;
@@ -1413,12 +1485,15 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	p->deny = false;
 	p->cache_all = true;
 	p->waiting = 0;
+	p->allowed = 0;
+	p->pid = p_pid;
+	p->file = file_id_of(&ev->st);
 	e->npend++;
 	b->h.id = p->id;
 	uint64_t deadline = 0;
 	for (uint32_t k = 0; k < MAX_CLIENTS; k++) {
 		struct client *c = &e->clients[k];
-		if (!c->used || !c->welcomed || !esw_bit(c->subs, type) || muted(c, b)) continue;
+		if (!c->used || !c->welcomed || !esw_bit(c->subs, type) || (asked & (1u << k)) || muted(c, b)) continue;
 		uint32_t cdl = c->deadline_ms[type == ES_EVENT_TYPE_AUTH_OPEN];
 		if (cdl && cdl < dl) dl = cdl;
 	}
@@ -1435,7 +1510,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	}
 	for (uint32_t k = 0; k < MAX_CLIENTS; k++) {
 		struct client *c = &e->clients[k];
-		if (!c->used || !c->welcomed || !esw_bit(c->subs, type) || muted(c, b)) continue;
+		if (!c->used || !c->welcomed || !esw_bit(c->subs, type) || (asked & (1u << k)) || muted(c, b)) continue;
 		p->waiting |= 1u << k;
 		c->auth_sent++;
 		if (!client_put(e, c, true) && c->used) {
@@ -1708,6 +1783,7 @@ static void on_hello(struct es_engine *e, struct client *c, const struct esw_hel
 	if (p) c->token = token_of(p);
 	/* As on macOS, a new client clears the shared cache: it may decide differently. */
 	if (e->fan) fan_cache_clear(e->fan);
+	memset(e->exec_open, 0, sizeof e->exec_open); /* they name client slots */
 }
 
 static void on_ev_readable(struct es_engine *e, struct client *c)
@@ -2330,11 +2406,12 @@ static void publish_status(struct es_engine *e)
 		e->ps ? e->ps_why : "opened when a client subscribes", "lost", (json_int_t)ps.lost);
 	json_decref(watch);
 	json_t *st = json_pack(
-		"{s:o, s:o, s:{s:I, s:I}, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "sources", sources,
+		"{s:o, s:o, s:{s:I, s:I}, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "sources", sources,
 		"clients", clients, "deadline_ms", "auth_exec", (json_int_t)e->cfg.deadline_ms[0], "auth_open",
 		(json_int_t)e->cfg.deadline_ms[1], "miss_default", e->cfg.fail_closed ? "deny" : "allow",
 		"auth_pending", (json_int_t)e->npend, "counters", "perm_events", (json_int_t)fs.perm_events,
-		"notify_events", (json_int_t)fs.notify_events, "own_answered", (json_int_t)e->own_answered,
+		"notify_events", (json_int_t)fs.notify_events, "own_answered", (json_int_t)e->own_answered, "exec_opens",
+		(json_int_t)e->exec_opens,
 		"default_allow", (json_int_t)e->defaults_allow, "default_deny", (json_int_t)e->defaults_deny,
 		"clients_killed", (json_int_t)e->kills, "cached", (json_int_t)e->cached, "kernel_lost",
 		(json_int_t)(e->kernel_lost + fs.notify_overflows + fs.perm_overflows + ps.lost), "hash_skipped",
