@@ -153,7 +153,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	struct mm_struct *mm;
 	const char *fn;
 	unsigned long start, end;
-	__u64 len;
+	__u64 len, elen;
 	long n;
 	char c = 0;
 
@@ -188,6 +188,26 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		ev->flags |= PROC_EF_NO_ARGS;
 	}
 	ev->exec.args_len = len;
+
+	/* Then its environment, copied the same way right after argv (user space drops a
+	 * variable cut at the end). */
+	start = BPF_CORE_READ(mm, env_start);
+	end = BPF_CORE_READ(mm, env_end);
+	elen = end > start ? end - start : 0;
+	if (elen > PROC_ENV_LEN) {
+		elen = PROC_ENV_LEN;
+		ev->flags |= PROC_EF_ENV_TRUNC;
+	}
+	len &= 2 * PROC_ARGS_LEN - 1; /* for the verifier: len <= PROC_ARGS_LEN */
+	if (len > PROC_ARGS_LEN)
+		return 0;
+	barrier_var(len);
+	if (elen && bpf_probe_read_user(ev->exec.args + len, elen, (const void *)start)) {
+		elen = 0;
+		ev->flags |= PROC_EF_NO_ENV;
+	}
+	ev->exec.env_len = elen;
+	len += elen;
 	ev->size = PROC_EV_EXEC_SIZE(len);
 	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(len), wake_flags()))
 		count_lost(PROC_EV_EXEC);
@@ -378,6 +398,7 @@ static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 	ev->exec.old_tid = ev->tid;
 	ev->exec.nargs = 0; /* counted by user space */
 	ev->exec.argc = 0;
+	ev->exec.env_len = 0;
 	read_ustr(ev->exec.filename, sizeof(ev->exec.filename), fn, &ev->flags);
 
 	/* the first PROC_ARGS_MAX arguments, each NUL-terminated, while they fit */

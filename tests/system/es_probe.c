@@ -136,6 +136,10 @@ static void handler(es_client_t *c, const es_message_t *m, void *ctx)
 			for (uint32_t i = 0; i < es_exec_arg_count(x); i++)
 				json_array_append_new(argv, json_string(es_exec_arg(x, i).data));
 			json_object_set_new(o, "argv", argv);
+			json_t *env = json_array();
+			for (uint32_t i = 0; i < es_exec_env_count(x); i++)
+				json_array_append_new(env, json_string(es_exec_env(x, i).data));
+			json_object_set_new(o, "env", env);
 			json_object_set_new(o, "target", proc_json(x->target));
 			json_object_set_new(o, "cwd", json_string(x->cwd->path.data ? x->cwd->path.data : ""));
 		}

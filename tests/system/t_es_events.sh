@@ -16,7 +16,8 @@ chmod 755 "$ROOT/cwd"
 mkfifo -m 0666 "$ROOT/hold"
 script='read -r x <"$0"'
 start_probe f exec fork exit
-( cd "$ROOT/cwd" && exec setpriv --reuid 65534 --regid 65534 --clear-groups "$MNT/prog" -c "$script" "$ROOT/hold" one "two words" ) &
+( cd "$ROOT/cwd" && exec env -i UEXT_A=1 "UEXT_B=two words" /usr/bin/setpriv --reuid 65534 --regid 65534 \
+	--clear-groups "$MNT/prog" -c "$script" "$ROOT/hold" one "two words" ) &
 child=$!
 exec_seen() { probe_lines f '.type=="exec" and .target.exe=="'"$MNT/prog"'"' | grep -q .; }
 wait_until 10 exec_seen || fail "no exec event for pid $child"
@@ -27,6 +28,7 @@ wait_until 10 sync_exit || fail "no exit event for pid $child"
 ex=$(probe_lines f '.type=="exec" and .target.exe=="'"$MNT/prog"'"')
 [ "$(echo "$ex" | wc -l)" = 1 ] || fail "want one exec of prog, got: $ex"
 assert_eq "$(echo "$ex" | jq -c .argv)" "$(json_list "$MNT/prog" -c "$script" "$ROOT/hold" one "two words")" "argv"
+assert_eq "$(echo "$ex" | jq -c .env)" "$(json_list UEXT_A=1 "UEXT_B=two words")" "environment"
 assert_eq "$(echo "$ex" | jq .target.pid)" "$child" "pid"
 assert_eq "$(echo "$ex" | jq .target.ppid)" "$$" "ppid"
 assert_eq "$(echo "$ex" | jq .target.ruid)" 65534 "uid after setpriv"
@@ -38,7 +40,17 @@ fork=$(probe_lines f '.type=="fork" and .child.pid=='$child)
 assert_eq "$(echo "$fork" | jq .process.pid)" "$$" "fork parent"
 assert_eq "$(probe_lines f '.type=="exit" and .process.pid=='$child | jq .stat)" 0 "exit status"
 stop_probe f
-ok "exec fields exact: pid $child, ppid $$, uid 65534, argv, cwd, SHA-256"
+ok "exec fields exact: pid $child, ppid $$, uid 65534, argv, environment, cwd, SHA-256"
+
+# An environment past what an exec record keeps is cut between variables, never inside one.
+big=$(head -c 3000 /dev/zero | tr '\0' x)
+start_probe g exec open
+env -i UEXT_A=1 "UEXT_BIG=$big" UEXT_C=3 "$MNT/prog" -c true || fail "exec with a big environment failed"
+sync_probe g
+assert_eq "$(probe_lines g '.type=="exec" and .target.exe=="'"$MNT/prog"'"' | jq -c .env)" '["UEXT_A=1"]' \
+	"environment cut before the variable that did not fit"
+stop_probe g
+ok "a 3 KB variable is left out whole, the ones before it kept"
 
 # --- chmod / chown: fanotify's FAN_ATTRIB joined with the syscall the process made -----
 echo data >"$MNT/attr"

@@ -736,7 +736,16 @@ static void test_exec_env(void **state)
 	assert_non_null(ev);
 	assert_int_equal(ev->exec.argc, 3);
 	assert_int_equal(ev->exec.envc, 5);
-	assert_false(ev->flags & (PROC_EF_NO_ENVC | PROC_EF_PROC_GONE));
+	assert_false(ev->flags & (PROC_EF_NO_ENVC | PROC_EF_PROC_GONE | PROC_EF_NO_ENV | PROC_EF_ENV_TRUNC));
+	/* and the strings, after argv */
+	uint32_t elen, off = 0;
+	const char *env = proc_ev_env(ev, &elen);
+	for (int i = 0; i < 5; i++) {
+		assert_true(off < elen);
+		assert_string_equal(env + off, envp[i]);
+		off += (uint32_t)strlen(envp[i]) + 1;
+	}
+	assert_int_equal(off, elen);
 	close(pfd[1]);
 	assert_int_equal(reap(pid), 0);
 	assert_no_loss(c);
@@ -1242,6 +1251,7 @@ static void test_check(void **state)
 	ev.type = PROC_EV_EXEC;
 	ev.size = (uint32_t)len;
 	ev.exec.args_len = 12;
+	ev.exec.env_len = 0;
 	memcpy(ev.exec.args, "a\0bb\0ccc\0dddd", 12); /* cut in the 4th: its last byte
 							  * becomes the NUL */
 	assert_int_equal(procsrc_ev_check(&ev, len), 0);
@@ -1256,6 +1266,10 @@ static void test_check(void **state)
 	ev.size = (uint32_t)len;
 	ev.exec.args_len = PROC_ARGS_LEN + 1;
 	assert_int_equal(procsrc_ev_check(&ev, len), -EBADMSG);
+	ev.exec.args_len = 12;
+	ev.exec.env_len = PROC_ENV_LEN + 1;
+	ev.size = (uint32_t)PROC_EV_EXEC_SIZE(12 + PROC_ENV_LEN + 1);
+	assert_int_equal(procsrc_ev_check(&ev, ev.size), -EBADMSG);
 	ev.type = PROC_EV_FORK;
 	ev.size = PROC_EV_SIZE(fork) - 1;
 	assert_int_equal(procsrc_ev_check(&ev, ev.size), -EBADMSG);
@@ -1276,10 +1290,31 @@ static void test_check(void **state)
 	assert_int_equal(ev.size, PROC_EV_EXEC_SIZE(PROC_ARGS_MAX * 2));
 	assert_true(ev.flags & PROC_EF_ARGS_TRUNC);
 
+	/* the environment follows argv: moved down when argv is cut, and a variable cut at
+	 * the end is left out */
+	memset(&ev, 0, sizeof(ev));
+	ev.type = PROC_EV_EXEC;
+	ev.exec.args_len = 40;
+	for (int i = 0; i < 20; i++)
+		ev.exec.args[i * 2] = 'a';
+	memcpy(ev.exec.args + 40, "A=1\0B=two words\0CUT=xy", 22);
+	ev.exec.env_len = 22;
+	ev.size = (uint32_t)PROC_EV_EXEC_SIZE(62);
+	assert_int_equal(procsrc_ev_check(&ev, ev.size), 0);
+	assert_int_equal(ev.exec.args_len, PROC_ARGS_MAX * 2);
+	uint32_t elen;
+	const char *env = proc_ev_env(&ev, &elen);
+	assert_int_equal(elen, 16);
+	assert_ptr_equal(env, ev.exec.args + PROC_ARGS_MAX * 2);
+	assert_memory_equal(env, "A=1\0B=two words\0", 16);
+	assert_int_equal(ev.size, PROC_EV_EXEC_SIZE(PROC_ARGS_MAX * 2 + 16));
+	assert_true(ev.flags & PROC_EF_ENV_TRUNC);
+
 	/* exec_args: the same variable-size layout and checks as exec */
 	memset(&ev, 'y', sizeof(ev));
 	ev.type = PROC_EV_EXEC_ARGS;
 	ev.exec.args_len = 5;
+	ev.exec.env_len = 0;
 	memcpy(ev.exec.args, "ab\0c\0", 5);
 	ev.size = (uint32_t)PROC_EV_EXEC_SIZE(5);
 	assert_int_equal(procsrc_ev_check(&ev, ev.size), 0);
@@ -1303,7 +1338,8 @@ static void test_check(void **state)
 	}
 	assert_int_equal(PROC_EV_SIZE(setattr), PROC_EV_HDR_SIZE + 32 + PROC_PATH_LEN);
 	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, envc), 16);
-	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, filename), 20);
+	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, env_len), 20);
+	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, filename), 24);
 	assert_string_equal(proc_ev_type_name(PROC_EV_SETATTR), "setattr");
 	assert_string_equal(proc_ev_type_name(PROC_EV_EXEC_ARGS), "exec_args");
 	for (uint32_t t = 0; t < PROC_EV_MAX; t++)

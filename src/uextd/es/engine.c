@@ -541,6 +541,20 @@ static void b_args(struct builder *b, const char *args, uint32_t len, uint32_t m
 	b->h.nargs = n;
 }
 
+/* The environment strings after argv (b_args first). */
+static void b_env(struct builder *b, const char *env, uint32_t len)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < len && b->h.nargs + n < B_ARGS;) {
+		size_t l = strnlen(env + i, len - i);
+		uint32_t off = b_strn(b, env + i, l);
+		if (off == ESW_NONE) break;
+		b->args[b->h.nargs + n++] = off;
+		i += (uint32_t)l + 1;
+	}
+	b->h.nenv = n;
+}
+
 /* ==================================================================================
  * Supervised set and hashing
  * ================================================================================ */
@@ -1294,6 +1308,9 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 		b->h.ev[5] = b_str(b, ev->exec.filename);
 		p = pget(e, (pid_t)ev->pid, false);
 		if (p && p->args) b_args(b, p->args, p->args_len, p->argc ? p->argc : UINT32_MAX);
+		uint32_t elen;
+		const char *env = proc_ev_env(ev, &elen);
+		b_env(b, env, elen);
 		break;
 	}
 	case PROC_EV_EXIT: {

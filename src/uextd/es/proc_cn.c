@@ -113,11 +113,12 @@ static size_t member_size(uint32_t type)
 	}
 }
 
-/* End the argv bytes with a NUL, count the arguments, keep at most PROC_ARGS_MAX. */
+/* End the argv bytes with a NUL, count the arguments, keep at most PROC_ARGS_MAX; keep
+ * only the whole variables of the environment after them. */
 static void exec_args_fix(struct proc_ev *ev)
 {
 	char *a = ev->exec.args;
-	uint32_t len = ev->exec.args_len, i = 0, n = 0;
+	uint32_t len = ev->exec.args_len, elen = ev->exec.env_len, i = 0, n = 0;
 
 	if (len && a[len - 1] != '\0') {
 		a[len - 1] = '\0'; /* cut inside an argument */
@@ -125,15 +126,29 @@ static void exec_args_fix(struct proc_ev *ev)
 	}
 	while (i < len) {
 		if (n == PROC_ARGS_MAX) {
-			ev->exec.args_len = i;
 			ev->flags |= PROC_EF_ARGS_TRUNC;
 			break;
 		}
 		i += (uint32_t)strnlen(a + i, len - i) + 1;
 		n++;
 	}
+	while (elen && a[len + elen - 1] != '\0') { /* a variable cut at PROC_ENV_LEN */
+		elen--;
+		ev->flags |= PROC_EF_ENV_TRUNC;
+	}
+	if (i < len) /* argv was cut short: the environment follows the arguments kept */
+		memmove(a + i, a + len, elen);
+	ev->exec.args_len = i;
+	ev->exec.env_len = elen;
 	ev->exec.nargs = n;
-	ev->size = PROC_EV_EXEC_SIZE(ev->exec.args_len);
+	ev->size = PROC_EV_EXEC_SIZE(i + elen);
+}
+
+const char *proc_ev_env(const struct proc_ev *ev, uint32_t *len)
+{
+	bool exec = ev->type == PROC_EV_EXEC;
+	*len = exec ? ev->exec.env_len : 0;
+	return exec ? ev->exec.args + ev->exec.args_len : NULL;
 }
 
 int procsrc_ev_check(struct proc_ev *ev, size_t len)
@@ -142,7 +157,8 @@ int procsrc_ev_check(struct proc_ev *ev, size_t len)
 		return -EBADMSG;
 	if (ev->type == PROC_EV_EXEC || ev->type == PROC_EV_EXEC_ARGS) {
 		if (len < PROC_EV_EXEC_SIZE(0) || ev->exec.args_len > PROC_ARGS_LEN ||
-		    len != PROC_EV_EXEC_SIZE(ev->exec.args_len))
+		    ev->exec.env_len > PROC_ENV_LEN || (ev->type == PROC_EV_EXEC_ARGS && ev->exec.env_len) ||
+		    len != PROC_EV_EXEC_SIZE(ev->exec.args_len + ev->exec.env_len))
 			return -EBADMSG;
 		ev->exec.filename[PROC_PATH_LEN - 1] = '\0';
 		exec_args_fix(ev);
@@ -461,9 +477,10 @@ static ssize_t read_at(int dfd, const char *name, char *buf, size_t size)
 	return total;
 }
 
-/* Count the variables in /proc/<pid>/environ (one NUL each), in scratch-sized reads.
- * -EFBIG past CN_ENVIRON_MAX bytes, -errno if unreadable. */
-static long count_environ(struct procsrc_cn *c, int dfd)
+/* Count the variables in /proc/<pid>/environ (one NUL each), in scratch-sized reads, and
+ * copy its first PROC_ENV_LEN bytes to env (*env_len; exec_args_fix drops a variable cut
+ * there). -EFBIG past CN_ENVIRON_MAX bytes, -errno if unreadable. */
+static long count_environ(struct procsrc_cn *c, int dfd, char *env, uint32_t *env_len, bool *cut)
 {
 	size_t total = 0;
 	long count = 0;
@@ -478,6 +495,12 @@ static long count_environ(struct procsrc_cn *c, int dfd)
 			continue;
 		if (n <= 0)
 			break;
+		if (total < PROC_ENV_LEN) {
+			size_t k = PROC_ENV_LEN - total < (size_t)n ? PROC_ENV_LEN - total : (size_t)n;
+			memcpy(env + total, c->scratch, k);
+			*env_len = (uint32_t)(total + k);
+		}
+		*cut = total + (size_t)n > PROC_ENV_LEN;
 		total += (size_t)n;
 		if (total > CN_ENVIRON_MAX) {
 			n = -1;
@@ -586,11 +609,18 @@ static void cn_exec_details(struct procsrc_cn *c, struct proc_ev *ev)
 	ev->exec.args_len = (uint32_t)n;
 
 	/* no cmdline: no mm any more, so an empty environ would not mean an empty env */
-	n = have_args ? count_environ(c, dfd) : -ENOENT;
-	if (n >= 0)
+	ev->exec.env_len = 0;
+	bool env_cut = false;
+	n = have_args ? count_environ(c, dfd, ev->exec.args + ev->exec.args_len, &ev->exec.env_len, &env_cut)
+		      : -ENOENT;
+	if (n >= 0) {
 		ev->exec.envc = (uint32_t)n;
-	else
-		ev->flags |= PROC_EF_NO_ENVC;
+		if (env_cut)
+			ev->flags |= PROC_EF_ENV_TRUNC;
+	} else {
+		ev->exec.env_len = 0;
+		ev->flags |= PROC_EF_NO_ENVC | PROC_EF_NO_ENV;
+	}
 
 	n = read_at(dfd, "status", c->scratch, sizeof(c->scratch));
 	if (n > 0 && status_ids(c->scratch, "\nUid:", &ev->uid, &ev->euid) &&
@@ -599,16 +629,17 @@ static void cn_exec_details(struct procsrc_cn *c, struct proc_ev *ev)
 	close(dfd);
 	if (!have_exe && !have_args)
 		goto gone;
-	ev->size = PROC_EV_EXEC_SIZE(ev->exec.args_len);
+	ev->size = PROC_EV_EXEC_SIZE(ev->exec.args_len + ev->exec.env_len);
 	exec_args_fix(ev);
 	if (!(ev->flags & PROC_EF_ARGS_TRUNC))
 		ev->exec.argc = ev->exec.nargs;
 	return;
 gone:
-	ev->flags |= PROC_EF_PROC_GONE | PROC_EF_NO_ARGS | PROC_EF_NO_ENVC;
+	ev->flags |= PROC_EF_PROC_GONE | PROC_EF_NO_ARGS | PROC_EF_NO_ENVC | PROC_EF_NO_ENV;
 	ev->exec.envc = 0;
 	ev->exec.filename[0] = '\0';
 	ev->exec.args_len = 0;
+	ev->exec.env_len = 0;
 	ev->size = PROC_EV_EXEC_SIZE(0);
 	c->proc_gone++;
 }
