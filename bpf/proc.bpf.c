@@ -66,7 +66,7 @@ static __always_inline __u64 wake_flags(void)
  * it: sched_process_exec and sys_enter never nest on a CPU, but nothing relies on it. */
 struct scratch {
 	struct proc_ev ev;
-	char slack[PROC_ARGS_LEN];
+	char slack[PROC_ARGS_LEN + PROC_ENV_LEN];
 };
 enum { SCRATCH_EXEC, SCRATCH_SYS_ENTER, SCRATCH_N };
 struct {
@@ -373,7 +373,7 @@ __noinline long count_uptrs(__u64 arr, __u32 from)
 static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 {
 	__u32 key = SCRATCH_SYS_ENTER, i;
-	__u64 off = 0; /* 64-bit: a u32 is zero-extended at each use, and loses its bounds */
+	__u64 off = 0, eoff; /* 64-bit: a u32 is zero-extended at each use, and loses its bounds */
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &key);
 	const char *const *argv, *const *envp;
 	const char *a;
@@ -462,6 +462,50 @@ static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 	off &= 2 * PROC_ARGS_LEN - 1; /* for the verifier: off <= PROC_ARGS_LEN */
 	if (off > PROC_ARGS_LEN)
 		return;
+
+	/* then the first PROC_ENV_MAX variables after argv, whole, while they fit */
+	eoff = 0;
+#pragma clang loop unroll(disable)
+	for (i = 0; envp && i < PROC_ENV_MAX; i++) {
+		__u64 room;
+
+		a = NULL;
+		if (bpf_probe_read_user(&a, sizeof(a), &envp[i])) {
+			ev->flags |= i ? PROC_EF_ENV_TRUNC : PROC_EF_NO_ENV;
+			break;
+		}
+		if (!a)
+			break;
+		if (eoff >= PROC_ENV_LEN) {
+			ev->flags |= PROC_EF_ENV_TRUNC;
+			break;
+		}
+		eoff &= PROC_ENV_LEN - 1;
+		barrier_var(eoff);
+		room = PROC_ENV_LEN - eoff;
+		n = bpf_probe_read_user_str(ev->exec.args + off + eoff, room, a);
+		if (n <= 0) {
+			ev->flags |= i ? PROC_EF_ENV_TRUNC : PROC_EF_NO_ENV;
+			break;
+		}
+		if ((__u64)n == room) {
+			char c = 0;
+
+			/* full: a variable cut there is left out */
+			if (bpf_probe_read_user(&c, 1, a + room - 1) || c) {
+				ev->flags |= PROC_EF_ENV_TRUNC;
+				break;
+			}
+		}
+		eoff += n;
+	}
+	if (envp && i == PROC_ENV_MAX && ev->exec.envc > PROC_ENV_MAX)
+		ev->flags |= PROC_EF_ENV_TRUNC;
+	eoff &= 2 * PROC_ENV_LEN - 1; /* for the verifier: eoff <= PROC_ENV_LEN */
+	if (eoff > PROC_ENV_LEN)
+		return;
+	ev->exec.env_len = eoff;
+	off += eoff;
 	ev->size = PROC_EV_EXEC_SIZE(off);
 	if (bpf_ringbuf_output(&events, ev, PROC_EV_EXEC_SIZE(off), wake_flags()))
 		count_lost(PROC_EV_EXEC_ARGS);

@@ -18,7 +18,8 @@
 #define PROC_MODNAME_LEN 64
 #define PROC_ARGS_LEN 1024  /* argv bytes kept, each argument NUL-terminated */
 #define PROC_ARGS_MAX 16    /* arguments kept */
-#define PROC_ENV_LEN 2048   /* EXEC: environment bytes kept after argv, whole variables only */
+#define PROC_ENV_LEN 2048   /* environment bytes kept after argv, whole variables only */
+#define PROC_ENV_MAX 64     /* EXEC_ARGS: variables kept */
 #define PROC_ID_UNKNOWN 0xffffffffu
 
 enum proc_ev_type {
@@ -56,8 +57,9 @@ enum proc_ev_type {
 #define PROC_EF_NO_ENVC (1u << 7)        /* exec.envc unknown (left 0) */
 #define PROC_EF_NO_PATH (1u << 8)        /* a path or name member could not be read from the
 					  * caller's memory (left ""): see EXEC_ARGS */
-#define PROC_EF_ENV_TRUNC (1u << 9)      /* EXEC: environment cut at PROC_ENV_LEN bytes */
-#define PROC_EF_NO_ENV (1u << 10)        /* EXEC: environment strings could not be read */
+#define PROC_EF_ENV_TRUNC (1u << 9)      /* environment cut at PROC_ENV_LEN bytes (or, for
+					  * EXEC_ARGS, PROC_ENV_MAX variables) */
+#define PROC_EF_NO_ENV (1u << 10)        /* environment strings could not be read */
 
 /* setid.call */
 enum {
@@ -103,7 +105,7 @@ struct proc_ev_exec {
 	__u32 nargs;      /* arguments in args (<= PROC_ARGS_MAX) */
 	__u32 args_len;   /* bytes used in args, every argument NUL-terminated */
 	__u32 envc;       /* environment variables; 0 with PROC_EF_NO_ENVC = unknown */
-	__u32 env_len;    /* EXEC: bytes of environment strings after argv; EXEC_ARGS: 0 */
+	__u32 env_len;    /* bytes of environment strings after argv */
 	char filename[PROC_PATH_LEN]; /* ebpf: as passed to execve; cn: /proc/<pid>/exe */
 	/* last: argv (args_len bytes), then the environment (env_len bytes), each string
 	 * NUL-terminated; a record ends after them */

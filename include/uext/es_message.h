@@ -193,9 +193,10 @@ typedef struct uext_es_attrlist {
  * EPERM. A "#!" script and its interpreter each raise an AUTH_EXEC; script is NULL. argv is
  * captured at execve entry (only with uextd --es-exec-args: eBPF; capped, and empty when the
  * caller's pages could not be read then), NOTIFY_EXEC's from the new image; es_exec_arg_count() is 0 when they could not be.
- * NOTIFY_EXEC has the new image's environment, its first 2 KiB of variables (a variable
- * that does not fit whole is left out, with every one after it); AUTH_EXEC has none
- * (es_exec_env_count() 0). Descriptors are not captured yet (es_exec_fd_count() 0), nor
+ * The environment is the new image's first 2 KiB of variables (a variable that does not
+ * fit whole is left out, with every one after it): NOTIFY_EXEC's from the new image,
+ * AUTH_EXEC's as the caller passed it to execve (only with uextd --es-exec-args: eBPF; also
+ * at most 64 variables; none when they could not be read). Descriptors are not captured yet (es_exec_fd_count() 0), nor
  * last_fd and image_cputype (0); dyld_exec_path is the path
  * given to execve (NOTIFY_EXEC). cwd is read when the event is handled. */
 typedef struct {

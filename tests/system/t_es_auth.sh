@@ -10,7 +10,7 @@ echo ok >"$MNT/plain"
 echo hidden >"$MNT/secret"
 
 start_probe a --deny secret --deny blocked_bin auth_exec auth_open
-"$MNT/true" --first "and second" || fail "allowed exec failed"
+env -i UEXT_A=1 "UEXT_B=two words" "$MNT/true" --first "and second" || fail "allowed exec failed"
 out=$("$MNT/blocked_bin" 2>&1) && fail "denied exec ran"
 echo "$out" | grep -q "Operation not permitted" || fail "denied exec: want EPERM, got: $out"
 assert_eq "$(cat "$MNT/plain")" ok "allowed open"
@@ -24,6 +24,8 @@ if [ "$(es_status .sources.process.kind)" = '"ebpf"' ]; then
 	# argv of the exec being decided, captured at execve entry (eBPF only)
 	assert_eq "$(probe_lines a '.type=="auth_exec" and .path=="'"$MNT/true"'"' | jq -c .argv)" \
 		"[\"$MNT/true\",\"--first\",\"and second\"]" "AUTH_EXEC argv"
+	assert_eq "$(probe_lines a '.type=="auth_exec" and .path=="'"$MNT/true"'"' | jq -c .env)" \
+		'["UEXT_A=1","UEXT_B=two words"]' "AUTH_EXEC environment"
 fi
 ok "AUTH deny gives EPERM for exec and open; allow lets them through"
 

@@ -784,7 +784,7 @@ static void test_exec_args(void **state)
 		/* Strings are read at entry without faulting pages in: literals a freshly
 		 * forked child never touched are not mapped in it yet. Copy them, as a shell
 		 * that builds argv would have. */
-		char *dup[5], *mdup[21], *edup[3];
+		char *dup[5], *mdup[21], *edup[3], *menv[71];
 
 		for (int i = 0; i < 4; i++)
 			dup[i] = strdup(argv[i]);
@@ -792,9 +792,11 @@ static void test_exec_args(void **state)
 			mdup[i] = strdup(many[i]);
 		for (int i = 0; i < 2; i++)
 			edup[i] = strdup(envp[i]);
-		dup[4] = mdup[20] = edup[2] = NULL;
+		for (int i = 0; i < 70; i++)
+			menv[i] = strdup("E=e");
+		dup[4] = mdup[20] = edup[2] = menv[70] = NULL;
 		/* an attempt that fails is reported too, with what it passed */
-		execve(strdup("/nonexistent-uext"), mdup, edup);
+		execve(strdup("/nonexistent-uext"), mdup, menv);
 		execve(dup[0], dup, edup);
 		_exit(127);
 	}
@@ -824,6 +826,11 @@ static void test_exec_args(void **state)
 	assert_true(first->flags & PROC_EF_ARGS_TRUNC);
 	assert_string_equal(proc_ev_arg(first, PROC_ARGS_MAX - 1), "m");
 	assert_null(proc_ev_arg(first, PROC_ARGS_MAX));
+	/* and 70 variables, PROC_ENV_MAX kept, after the arguments kept */
+	assert_int_equal(first->exec.envc, 70);
+	assert_int_equal(first->exec.env_len, PROC_ENV_MAX * 4);
+	assert_true(first->flags & PROC_EF_ENV_TRUNC);
+	assert_string_equal(first->exec.args + first->exec.args_len, "E=e");
 
 	/* the one that ran: the caller before the exec, and exactly what it passed */
 	assert_int_equal(args->pid, pid);
@@ -842,13 +849,20 @@ static void test_exec_args(void **state)
 	assert_null(proc_ev_arg(args, 4));
 	assert_false(args->flags & (PROC_EF_ARGS_TRUNC | PROC_EF_NO_ARGS | PROC_EF_NO_ENVC |
 				    PROC_EF_PATH_TRUNC));
-	assert_int_equal(args->size, PROC_EV_EXEC_SIZE(args->exec.args_len));
+	assert_int_equal(args->size, PROC_EV_EXEC_SIZE(args->exec.args_len + args->exec.env_len));
+	/* the environment it passed, after argv */
+	uint32_t elen;
+	const char *env = proc_ev_env(args, &elen);
+	assert_int_equal(elen, strlen(envp[0]) + strlen(envp[1]) + 2);
+	assert_string_equal(env, envp[0]);
+	assert_string_equal(env + strlen(envp[0]) + 1, envp[1]);
+	assert_false(args->flags & (PROC_EF_ENV_TRUNC | PROC_EF_NO_ENV));
 
 	/* and the exec record after it says the same */
 	assert_int_equal(exec->exec.argc, 4);
 	assert_int_equal(exec->exec.envc, 2);
 	assert_int_equal(exec->exec.args_len, args->exec.args_len);
-	assert_memory_equal(exec->exec.args, args->exec.args, args->exec.args_len);
+	assert_memory_equal(exec->exec.args, args->exec.args, args->exec.args_len + args->exec.env_len);
 	assert_string_equal(exec->comm, "true");
 	assert_no_loss(c);
 }

@@ -143,12 +143,13 @@ struct pending {
 	struct file_id file;
 };
 
-/* Pending execve argv seen at syscall entry, for AUTH_EXEC (joined by pid). */
+/* Pending execve argv and environment seen at syscall entry, for AUTH_EXEC (joined by
+ * pid): len bytes of argv, then env_len bytes of environment. */
 #define EXEC_ARGS_SLOTS 64
 struct exec_args {
 	pid_t pid;
-	uint32_t len, argc;
-	char args[PROC_ARGS_LEN];
+	uint32_t len, argc, env_len;
+	char args[PROC_ARGS_LEN + PROC_ENV_LEN];
 };
 
 /* An allowed AUTH_EXEC, by pid, until the exec's own open of the file. execve opens the
@@ -1392,9 +1393,10 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	case PROC_EV_EXEC_ARGS: {
 		struct exec_args *a = &e->exec_args[ev->pid % EXEC_ARGS_SLOTS];
 		a->pid = (pid_t)ev->pid;
-		a->len = ev->exec.args_len < sizeof a->args ? ev->exec.args_len : sizeof a->args;
+		a->len = ev->exec.args_len; /* procsrc_ev_check: <= PROC_ARGS_LEN, env_len <= PROC_ENV_LEN */
+		a->env_len = ev->exec.env_len;
 		a->argc = ev->exec.nargs; /* the arguments kept (ev->exec.argc may be more) */
-		memcpy(a->args, ev->exec.args, a->len);
+		memcpy(a->args, ev->exec.args, a->len + a->env_len);
 		return 0;
 	}
 	case PROC_EV_SETATTR:
@@ -1482,6 +1484,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 		struct exec_args *a = &e->exec_args[ev->pid % EXEC_ARGS_SLOTS];
 		if (a->pid == ev->pid) {
 			b_args(b, a->args, a->len, a->argc);
+			b_env(b, a->args + a->len, a->env_len);
 			a->pid = 0;
 		}
 	}

@@ -146,7 +146,7 @@ static void exec_args_fix(struct proc_ev *ev)
 
 const char *proc_ev_env(const struct proc_ev *ev, uint32_t *len)
 {
-	bool exec = ev->type == PROC_EV_EXEC;
+	bool exec = ev->type == PROC_EV_EXEC || ev->type == PROC_EV_EXEC_ARGS;
 	*len = exec ? ev->exec.env_len : 0;
 	return exec ? ev->exec.args + ev->exec.args_len : NULL;
 }
@@ -157,7 +157,7 @@ int procsrc_ev_check(struct proc_ev *ev, size_t len)
 		return -EBADMSG;
 	if (ev->type == PROC_EV_EXEC || ev->type == PROC_EV_EXEC_ARGS) {
 		if (len < PROC_EV_EXEC_SIZE(0) || ev->exec.args_len > PROC_ARGS_LEN ||
-		    ev->exec.env_len > PROC_ENV_LEN || (ev->type == PROC_EV_EXEC_ARGS && ev->exec.env_len) ||
+		    ev->exec.env_len > PROC_ENV_LEN ||
 		    len != PROC_EV_EXEC_SIZE(ev->exec.args_len + ev->exec.env_len))
 			return -EBADMSG;
 		ev->exec.filename[PROC_PATH_LEN - 1] = '\0';

@@ -114,7 +114,7 @@ void procsrc_stats(const struct procsrc *s, struct procsrc_stats *ret);
 /* The source's attachments, attached or skipped with a reason; array owned by s. */
 size_t procsrc_probes(const struct procsrc *s, const struct procsrc_probe **ret);
 
-/* An EXEC record's environment strings (each NUL-terminated) and their bytes in *len;
+/* An EXEC or EXEC_ARGS record's environment strings (each NUL-terminated) and their bytes in *len;
  * NULL and 0 for other records. */
 const char *proc_ev_env(const struct proc_ev *ev, uint32_t *len);
 
