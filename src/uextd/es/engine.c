@@ -529,31 +529,30 @@ static bool b_seal(struct builder *b)
 }
 
 /* argv from a NUL-separated buffer into the message's arg table. */
-static void b_args(struct builder *b, const char *args, uint32_t len, uint32_t maxn)
+/* The NUL-terminated strings in s[0..len), at most maxn, into b->args from index first;
+ * how many. */
+static uint32_t b_strs(struct builder *b, const char *s, uint32_t len, uint32_t maxn, uint32_t first)
 {
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < len && n < maxn && n < B_ARGS;) {
-		size_t l = strnlen(args + i, len - i);
-		uint32_t off = b_strn(b, args + i, l);
+	for (uint32_t i = 0; i < len && n < maxn && first + n < B_ARGS;) {
+		size_t l = strnlen(s + i, len - i);
+		uint32_t off = b_strn(b, s + i, l);
 		if (off == ESW_NONE) break;
-		b->args[n++] = off;
+		b->args[first + n++] = off;
 		i += (uint32_t)l + 1;
 	}
-	b->h.nargs = n;
+	return n;
+}
+
+static void b_args(struct builder *b, const char *args, uint32_t len, uint32_t maxn)
+{
+	b->h.nargs = b_strs(b, args, len, maxn, 0);
 }
 
 /* The environment strings after argv (b_args first). */
 static void b_env(struct builder *b, const char *env, uint32_t len)
 {
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < len && b->h.nargs + n < B_ARGS;) {
-		size_t l = strnlen(env + i, len - i);
-		uint32_t off = b_strn(b, env + i, l);
-		if (off == ESW_NONE) break;
-		b->args[b->h.nargs + n++] = off;
-		i += (uint32_t)l + 1;
-	}
-	b->h.nenv = n;
+	b->h.nenv = b_strs(b, env, len, UINT32_MAX, b->h.nargs);
 }
 
 /* ==================================================================================
