@@ -27,8 +27,16 @@ tool=$!
 wait_until 10 grep -q '"path":"'"$MNT/tool"'"' "$ROOT/log.json" || fail "eslogger never printed the tool's exec"
 echo go >"$ROOT/hold"
 wait $tool
-# a process with a controlling terminal: its tty is in the message, stat'ed (a char device)
-script -qec "touch $MNT/d/ttyfile" /dev/null >/dev/null
+# a process with a controlling terminal: its tty is in the message, stat'ed (a char device).
+# The shell under script(1) creates the file itself and waits until the create was printed:
+# uextd reads a process's tty from /proc, so one that has exited by then has none (this
+# raced under load when touch made the file).
+mkfifo "$ROOT/hold2"
+script -qec "sh -c ': >$MNT/d/ttyfile; read -r x <$ROOT/hold2'" /dev/null >/dev/null &
+sp=$!
+wait_until 10 grep -q '"path":"'"$MNT/d/ttyfile"'"' "$ROOT/log.json" || fail "eslogger never printed ttyfile"
+echo go >"$ROOT/hold2"
+wait $sp
 echo sentinel >"$MNT/d/zz"
 wait_until 10 grep -q '"path":"'"$MNT/d/zz"'"' "$ROOT/log.json" || fail "eslogger never printed the sentinel"
 kill -INT $lp
