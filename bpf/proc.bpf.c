@@ -162,6 +162,20 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	ev = &s->ev;
 	fill_hdr(ev, PROC_EV_EXEC, 0, p);
 	ev->exec.old_tid = old_pid;
+	/* session and controlling tty now, as /proc would say them: a short-lived process
+	 * is gone before user space could read them there */
+	{
+		struct tty_struct *tty = BPF_CORE_READ(p, signal, tty);
+		__u32 maj = 0, min = 0;
+
+		if (tty) {
+			maj = BPF_CORE_READ(tty, driver, major);
+			min = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		}
+		ev->exec.tty_nr = tty ? (min & 0xff) | (maj << 8) | ((min & ~0xffu) << 12) : 0;
+		ev->exec.sid = BPF_CORE_READ(p, signal, pids[PIDTYPE_SID], numbers[0].nr);
+		ev->flags |= PROC_EF_SESSION;
+	}
 	ev->exec.argc = BPF_CORE_READ(bprm, argc);
 	ev->exec.envc = BPF_CORE_READ(bprm, envc);
 	ev->exec.nargs = 0; /* counted by user space */
@@ -399,6 +413,8 @@ static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 	ev->exec.nargs = 0; /* counted by user space */
 	ev->exec.argc = 0;
 	ev->exec.env_len = 0;
+	ev->exec.sid = 0;
+	ev->exec.tty_nr = 0;
 	read_ustr(ev->exec.filename, sizeof(ev->exec.filename), fn, &ev->flags);
 
 	/* the first PROC_ARGS_MAX arguments, each NUL-terminated, while they fit */

@@ -60,6 +60,7 @@ enum proc_ev_type {
 #define PROC_EF_ENV_TRUNC (1u << 9)      /* environment cut at PROC_ENV_LEN bytes (or, for
 					  * EXEC_ARGS, PROC_ENV_MAX variables) */
 #define PROC_EF_NO_ENV (1u << 10)        /* environment strings could not be read */
+#define PROC_EF_SESSION (1u << 11)       /* EXEC: exec.sid and exec.tty_nr are the kernel's */
 
 /* setid.call */
 enum {
@@ -106,6 +107,9 @@ struct proc_ev_exec {
 	__u32 args_len;   /* bytes used in args, every argument NUL-terminated */
 	__u32 envc;       /* environment variables; 0 with PROC_EF_NO_ENVC = unknown */
 	__u32 env_len;    /* bytes of environment strings after argv */
+	__u32 sid;        /* EXEC with PROC_EF_SESSION: session id (initial pid namespace) */
+	__u32 tty_nr;     /* EXEC with PROC_EF_SESSION: controlling tty as /proc/PID/stat
+			   * encodes it; 0 = none */
 	char filename[PROC_PATH_LEN]; /* ebpf: as passed to execve; cn: /proc/<pid>/exe */
 	/* last: argv (args_len bytes), then the environment (env_len bytes), each string
 	 * NUL-terminated; a record ends after them */

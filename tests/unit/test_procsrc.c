@@ -746,6 +746,18 @@ static void test_exec_env(void **state)
 		off += (uint32_t)strlen(envp[i]) + 1;
 	}
 	assert_int_equal(off, elen);
+	/* eBPF: the session and controlling tty at the exec, as /proc/PID/stat has them */
+	if (is_bpf(c)) {
+		unsigned tty_nr = 0;
+		int sid = 0;
+		FILE *f = fopen("/proc/self/stat", "r");
+		assert_non_null(f);
+		assert_int_equal(fscanf(f, "%*d %*s %*c %*d %*d %d %u", &sid, &tty_nr), 2);
+		fclose(f);
+		assert_true(ev->flags & PROC_EF_SESSION);
+		assert_int_equal(ev->exec.sid, sid); /* the child's: inherited from this process */
+		assert_int_equal(ev->exec.tty_nr, tty_nr);
+	}
 	close(pfd[1]);
 	assert_int_equal(reap(pid), 0);
 	assert_no_loss(c);
@@ -1353,7 +1365,9 @@ static void test_check(void **state)
 	assert_int_equal(PROC_EV_SIZE(setattr), PROC_EV_HDR_SIZE + 32 + PROC_PATH_LEN);
 	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, envc), 16);
 	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, env_len), 20);
-	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, filename), 24);
+	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, sid), 24);
+	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, tty_nr), 28);
+	assert_int_equal(__builtin_offsetof(struct proc_ev_exec, filename), 32);
 	assert_string_equal(proc_ev_type_name(PROC_EV_SETATTR), "setattr");
 	assert_string_equal(proc_ev_type_name(PROC_EV_EXEC_ARGS), "exec_args");
 	for (uint32_t t = 0; t < PROC_EV_MAX; t++)

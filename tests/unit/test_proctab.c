@@ -706,6 +706,20 @@ static void test_stat_paren_comm_tty(void **state)
 	check_ids(p);
 
 	kid_kill(&k);
+
+	/* what an exec record says of the session and tty, with no /proc to read: the
+	 * kernel's naming of the tty, checked against the node */
+	assert_int_equal(proctab_get(t, getpid(), false, &p), 0);
+	assert_int_equal(proctab_set_session(t, getpid(), 4242, nr), 0);
+	assert_int_equal(proctab_get(t, getpid(), false, &p), 0);
+	assert_int_equal(p->sid, 4242);
+	assert_int_equal(p->tty_nr, nr);
+	assert_string_equal(p->tty, pts);
+	assert_int_equal(proctab_set_session(t, getpid(), 4242, 0), 0);
+	assert_int_equal(proctab_get(t, getpid(), false, &p), 0);
+	assert_int_equal(p->tty_nr, 0);
+	assert_null(p->tty);
+	assert_int_equal(proctab_set_session(t, 0x3ffffff, 1, nr), -ESRCH);
 	close(m);
 	proctab_free(t);
 }

@@ -1266,6 +1266,14 @@ static void note_ids(struct es_engine *e, const struct proc_ev *ev)
 		proctab_setids(e->pt, pid, PROCTAB_GIDS, ev->gid, ev->egid, exec ? ev->egid : PROCTAB_ID_UNSET);
 }
 
+/* The session and tty an exec record carries (eBPF): /proc may be gone by the time an
+ * event of the process needs them. */
+static void note_session(struct es_engine *e, const struct proc_ev *ev)
+{
+	if (ev->flags & PROC_EF_SESSION)
+		proctab_set_session(e->pt, (pid_t)ev->pid, (pid_t)ev->exec.sid, ev->exec.tty_nr);
+}
+
 static int on_proc_ev(const struct proc_ev *ev, void *data)
 {
 	struct es_engine *e = data;
@@ -1294,10 +1302,12 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 			proctab_exec_lazy(e->pt, (pid_t)ev->pid, ev->exec.filename, args, ev->exec.args_len,
 					  ev->exec.argc);
 			note_ids(e, ev);
+			note_session(e, ev);
 			return 0;
 		}
 		proctab_exec(e->pt, (pid_t)ev->pid, ev->exec.filename, args, ev->exec.args_len, ev->exec.argc, NULL);
 		note_ids(e, ev); /* set-id bits: the record has the ids after the exec */
+		note_session(e, ev);
 		uint32_t t = b_proc(e, (pid_t)ev->pid);
 		b->h.ev[0] = t;
 		b_target_proc(b, t);

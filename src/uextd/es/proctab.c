@@ -953,6 +953,21 @@ int proctab_exec_lazy(struct proctab *t, pid_t pid, const char *exe_hint, const 
 	return pt_install(t, e, old);
 }
 
+int proctab_set_session(struct proctab *t, pid_t pid, pid_t sid, uint32_t tty_nr)
+{
+	struct pt_entry *e = pid > 0 ? pt_find(t, pid) : NULL;
+
+	if (!e)
+		return -ESRCH;
+	e->p.sid = sid;
+	if (e->p.tty_nr != tty_nr || (tty_nr && !e->p.tty)) {
+		free(e->p.tty);
+		e->p.tty_nr = tty_nr;
+		e->p.tty = pt_tty_name(t, -1, tty_nr); /* the kernel's naming, else a /dev scan */
+	}
+	return 0;
+}
+
 int proctab_setids(struct proctab *t, pid_t pid, enum proctab_idkind kind, uint32_t real,
 		   uint32_t eff, uint32_t saved)
 {

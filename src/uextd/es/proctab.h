@@ -135,6 +135,11 @@ enum proctab_idkind {
 	PROCTAB_UIDS,
 	PROCTAB_GIDS,
 };
+/* pid's session and controlling tty as the kernel had them at its exec (the process
+ * source), in place: a process that exits before /proc is read keeps them. -ESRCH if pid
+ * has no entry. */
+int proctab_set_session(struct proctab *t, pid_t pid, pid_t sid, uint32_t tty_nr);
+
 /* A set*id call changed pid's uids or gids, in place. Each id given as PROCTAB_ID_UNSET
  * (what the source could not see) is read from /proc/PID/status instead (kept when that
  * fails). pidversion does not change (as on macOS). */
