@@ -18,6 +18,7 @@ wait_until 10 es_is '.clients | length' = 1 || fail "eslogger did not connect: $
 wait_until 10 es_is '.clients[0].subscriptions' = 6 || fail "eslogger did not subscribe"
 # its subscribe returns once the process source is attached; status shows it too
 wait_until 10 es_is .sources.process.active = true || fail "no process source: $(es_status .sources)"
+psrc=$(es_status .sources.process.kind)
 echo hello >"$MNT/d/a.txt"
 mv "$MNT/d/a.txt" "$MNT/d/b.txt"
 rm "$MNT/d/b.txt"
@@ -37,6 +38,11 @@ sp=$!
 wait_until 10 grep -q '"path":"'"$MNT/d/ttyfile"'"' "$ROOT/log.json" || fail "eslogger never printed ttyfile"
 echo go >"$ROOT/hold2"
 wait $sp
+# and one gone, with its parent, before uextd handles their records (uextd stopped
+# meanwhile): the process is what the fork and exec records said, tty included (eBPF)
+kill -STOP "$UEXTD_PID"
+script -qec "touch $MNT/d/ttyfile2" /dev/null >/dev/null
+kill -CONT "$UEXTD_PID"
 echo sentinel >"$MNT/d/zz"
 wait_until 10 grep -q '"path":"'"$MNT/d/zz"'"' "$ROOT/log.json" || fail "eslogger never printed the sentinel"
 kill -INT $lp
@@ -61,6 +67,11 @@ tf=$(ev '.event_type==13 and .event.create.destination.existing_file.path=="'"$M
 [ -n "$tf" ] || fail "no create of ttyfile"
 assert_eq "$(echo "$tf" | jq -r '.process.tty.path | test("^/dev/pts/[0-9]+$")')" true "tty path of a process under script(1): $(echo "$tf" | jq -c .process.tty)"
 assert_eq "$(echo "$tf" | jq -r '(.process.tty.stat.st_mode / 4096 | floor) == 2 and .process.tty.stat.st_rdev > 0')" true "tty stat is a char device"
+if [ "$psrc" = '"ebpf"' ]; then
+	tf2=$(ev '.event_type==13 and .event.create.destination.existing_file.path=="'"$MNT/d/ttyfile2"'"' | head -1)
+	assert_eq "$(echo "$tf2" | jq -c '[.process.executable.path, (.process.tty.path | test("^/dev/pts/[0-9]+$"))]')" \
+		'["/usr/bin/touch",true]' "a process gone with its parent: $(echo "$tf2" | jq -c '[.process.executable.path, .process.tty]')"
+fi
 zc=$(ev '.event_type==12 and .event.close.target.path=="'"$MNT/d/zz"'"' | head -1)
 assert_eq "$(echo "$zc" | jq -r '"\(.event.close.modified) \(.event.close.target.stat.st_size)"')" "true 9" "close of zz: modified, 9 bytes"
 [ -z "$(ev '(.event.create.destination.existing_file.path // .event.write.target.path // "'"$MNT/d"'") | startswith("'"$MNT/d"'") | not')" ] || fail "--path-prefix let other paths through"

@@ -720,6 +720,28 @@ static void test_stat_paren_comm_tty(void **state)
 	assert_int_equal(p->tty_nr, 0);
 	assert_null(p->tty);
 	assert_int_equal(proctab_set_session(t, 0x3ffffff, 1, nr), -ESRCH);
+
+	/* a chain gone before its records were handled: the fork record's entry, then the
+	 * exec record names the image (the pids are past pid_max: nobody there) */
+	assert_int_equal(proctab_fork(t, 0x3ffff00, 0x3ffff01, 0, NULL) < 0, true);
+	assert_int_equal(proctab_fork_gone(t, 0x3ffff00, 0x3ffff01, 123456789, "sh", 1000, 1001, 100, 101), 0);
+	assert_int_equal(proctab_get(t, 0x3ffff01, false, &p), 0);
+	assert_int_equal(p->ppid, 0x3ffff00);
+	assert_int_equal(p->start_ns, 123456789);
+	assert_string_equal(p->comm, "sh");
+	assert_int_equal(p->ruid, 1000);
+	assert_int_equal(p->euid, 1001);
+	assert_int_equal(p->egid, 101);
+	assert_string_equal(p->exe, "");
+	uint32_t pv = p->pidversion;
+	assert_int_equal(proctab_exec(t, 0x3ffff01, "/bin/sh", "sh\0-c\0", 6, 2, &p), 0);
+	assert_string_equal(p->exe, "/bin/sh");
+	assert_int_equal(p->argc, 2);
+	assert_int_equal(p->ppid, 0x3ffff00);
+	assert_int_not_equal(p->pidversion, pv);
+	assert_int_equal(proctab_set_session(t, 0x3ffff01, 77, nr), 0);
+	assert_int_equal(proctab_get(t, 0x3ffff01, false, &p), 0);
+	assert_string_equal(p->tty, pts);
 	close(m);
 	proctab_free(t);
 }

@@ -1283,7 +1283,11 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	case PROC_EV_FORK: {
 		if (ev->flags & PROC_EF_THREAD) return 0;
 		bool want = anyone(e, ES_EVENT_TYPE_NOTIFY_FORK);
-		proctab_fork(e->pt, (pid_t)ev->pid, (pid_t)ev->fork.child_pid, ev->fork.child_start_ns, NULL);
+		int rc = proctab_fork(e->pt, (pid_t)ev->pid, (pid_t)ev->fork.child_pid, ev->fork.child_start_ns, NULL);
+		if ((rc == -ESRCH || rc == -ENOENT) && !(ev->flags & PROC_EF_NO_CREDS))
+			/* parent and child both gone already: what the record says */
+			proctab_fork_gone(e->pt, (pid_t)ev->pid, (pid_t)ev->fork.child_pid, ev->fork.child_start_ns,
+					  ev->comm, ev->uid, ev->euid, ev->gid, ev->egid);
 		if (!want) return 0;
 		b_reset(b, ES_EVENT_TYPE_NOTIFY_FORK, ES_ACTION_TYPE_NOTIFY);
 		b_instigator(e, (pid_t)ev->pid);

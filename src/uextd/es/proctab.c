@@ -308,7 +308,8 @@ static int pt_tty_scan(struct proctab *t, uint32_t tty_nr, char *path, size_t n)
 }
 
 /* The controlling tty's path: an fd 0..2 open on it, else the kernel's naming of the
- * common majors (checked with stat), else a /dev scan. NULL when none or not found. */
+ * common majors (checked with stat; a pseudo-terminal gone since, with no /proc to read
+ * (dirfd < 0), keeps its devpts name), else a /dev scan. NULL when none or not found. */
 static char *pt_tty_name(struct proctab *t, int dirfd, uint32_t tty_nr)
 {
 	dev_t dev = pt_tty_dev(tty_nr);
@@ -340,6 +341,9 @@ static char *pt_tty_name(struct proctab *t, int dirfd, uint32_t tty_nr)
 	else if (maj == 5 && min == 1)
 		snprintf(path, sizeof(path), "/dev/console");
 	if (path[0] && pt_is_tty_node(path, dev))
+		return strdup(path);
+	/* a pseudo-terminal closed since (its process is gone too): devpts names it so */
+	if (maj >= 136 && maj <= 143 && dirfd < 0 && access(path, F_OK) < 0 && errno == ENOENT)
 		return strdup(path);
 	if (pt_tty_scan(t, tty_nr, path, sizeof(path)) == 0)
 		return strdup(path);
@@ -838,6 +842,34 @@ out:
 	if (ret)
 		*ret = &e->p;
 	return 0;
+}
+
+int proctab_fork_gone(struct proctab *t, pid_t parent, pid_t child, uint64_t child_start_ns, const char *comm,
+		      uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid)
+{
+	struct pt_entry *e;
+
+	if (parent <= 0 || child <= 0 || parent == child)
+		return -EINVAL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->p.exe = strdup("");
+	e->p.cwd = strdup("");
+	e->p.args = malloc(1);
+	if (!e->p.exe || !e->p.cwd || !e->p.args) {
+		pt_entry_destroy(e);
+		return -ENOMEM;
+	}
+	e->p.pid = child;
+	e->p.ppid = e->p.original_ppid = parent;
+	e->p.ruid = e->p.suid = uid, e->p.euid = euid;
+	e->p.rgid = e->p.sgid = gid, e->p.egid = egid;
+	e->p.auid = e->p.asid = PROCTAB_ID_UNSET;
+	snprintf(e->p.comm, sizeof(e->p.comm), "%s", comm ? comm : "");
+	pt_set_start(t, &e->p, child_start_ns);
+	e->p.pidversion = pt_next_serial(t);
+	return pt_install(t, e, pt_find(t, child));
 }
 
 /* e's image is the path an exec event gave (relative to old's cwd) and its stat now.

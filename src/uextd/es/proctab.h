@@ -113,6 +113,13 @@ int proctab_get(struct proctab *t, pid_t pid, bool verify, const struct proctab_
 int proctab_fork(struct proctab *t, pid_t parent, pid_t child, uint64_t child_start_ns,
 		 const struct proctab_proc **ret);
 
+/* What a fork record says of a child when neither it nor its parent is left to read (a
+ * short chain that exited before the record was handled): pid, ppid, start time, comm and
+ * the parent's real and effective ids; exe, cwd and argv unknown ("") until an exec record
+ * names them (proctab_exec). An entry already held for child is retired. */
+int proctab_fork_gone(struct proctab *t, pid_t parent, pid_t child, uint64_t child_start_ns, const char *comm,
+		      uint32_t uid, uint32_t euid, uint32_t gid, uint32_t egid);
+
 /* pid exec'd. A new entry replaces the old one, which is retired: a caller that got the
  * pre-exec entry (proctab_get before this call) keeps using it until proctab_reap().
  * Image, ids, cwd, tty and groups are read from /proc; original_ppid and start time are
