@@ -1,9 +1,11 @@
 /* util.h: small helpers shared by the daemon, the library and the tools. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -12,6 +14,9 @@ uint64_t now_mono_ms(void);
 uint64_t now_mono_ns(void);
 uint64_t now_mono_us(void);
 int64_t now_real_ms(void);
+
+/* The same inode, unmodified between the two stats: device, inode, size, mtime, ctime. */
+bool stat_same_file(const struct stat *a, const struct stat *b);
 
 /* mkdir -p with mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t mode);

@@ -120,14 +120,6 @@ struct client {
 	uint64_t rtt_n, rtt_max;
 };
 
-/* A file as an AUTH decided on it: the same inode, unmodified since. */
-struct file_id {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime, ctime;
-};
-
 struct pending {
 	uint64_t id;      /* 0 = free slot */
 	int fd;
@@ -140,7 +132,7 @@ struct pending {
 	bool deny, cache_all;
 	/* AUTH_EXEC: who and what, for the exec's own open (struct exec_open) */
 	pid_t pid;
-	struct file_id file;
+	struct stat st;
 };
 
 /* Pending execve argv and environment seen at syscall entry, for AUTH_EXEC (joined by
@@ -165,7 +157,7 @@ struct exec_open {
 	pid_t pid;
 	uint32_t clients; /* who allowed the exec */
 	uint64_t at;
-	struct file_id file;
+	struct stat st; /* the file as the AUTH_EXEC saw it */
 };
 
 /* FAN_ATTRIB joins: chmod/chown calls seen by the process source, by pid. */
@@ -754,27 +746,14 @@ static void arm_timer(struct es_engine *e)
 	if (min != e->armed) set_timer(e, min);
 }
 
-static struct file_id file_id_of(const struct stat *st)
-{
-	return (struct file_id){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size, .mtime = st->st_mtim,
-				 .ctime = st->st_ctim };
-}
-
-static bool file_id_eq(const struct file_id *a, const struct file_id *b)
-{
-	return a->ino && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
-	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
-}
-
 /* For a FAN_OPEN_PERM: the clients that allowed it as an exec (struct exec_open). */
 static uint32_t exec_open_take(struct es_engine *e, const struct fan_perm_event *ev)
 {
 	struct exec_open *x = &e->exec_open[(uint32_t)ev->pid % EXEC_OPEN_SLOTS];
 	if (!x->pid || x->pid != ev->pid) return 0;
 	x->pid = 0;
-	struct file_id id = file_id_of(&ev->st);
-	return now_mono_ns() - x->at < EXEC_OPEN_NS && file_id_eq(&x->file, &id) ? x->clients : 0;
+	/* st_ino 0: fstat of the event failed, nothing to compare */
+	return now_mono_ns() - x->at < EXEC_OPEN_NS && x->st.st_ino && stat_same_file(&x->st, &ev->st) ? x->clients : 0;
 }
 
 static void exec_open_forget(struct es_engine *e, pid_t pid)
@@ -796,7 +775,7 @@ static void finish(struct es_engine *e, struct pending *p, bool answered_by_all)
 	if (r < 0) e->fan_errors++;
 	if (r == 0 && allow && p->type == ES_EVENT_TYPE_AUTH_EXEC && p->allowed)
 		e->exec_open[(uint32_t)p->pid % EXEC_OPEN_SLOTS] =
-			(struct exec_open){ .pid = p->pid, .clients = p->allowed, .at = now_mono_ns(), .file = p->file };
+			(struct exec_open){ .pid = p->pid, .clients = p->allowed, .at = now_mono_ns(), .st = p->st };
 	memset(p, 0, sizeof *p);
 	e->npend--;
 	if (!e->npend) spin_idle(&e->spin, now_mono_ns());
@@ -1186,11 +1165,18 @@ static int proc_covers(struct es_engine *e, const struct client *c, char *why, s
  * Events: process sources
  * ================================================================================ */
 
+/* The client slots subscribed to type. */
+static uint32_t subscribers(struct es_engine *e, uint32_t type)
+{
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < MAX_CLIENTS; i++)
+		if (e->clients[i].used && esw_bit(e->clients[i].subs, type)) m |= 1u << i;
+	return m;
+}
+
 static bool anyone(struct es_engine *e, uint32_t type)
 {
-	for (size_t i = 0; i < MAX_CLIENTS; i++)
-		if (e->clients[i].used && esw_bit(e->clients[i].subs, type)) return true;
-	return false;
+	return subscribers(e, type) != 0;
 }
 
 /* Some client answers AUTH and asked to share the engine's CPU (es/colo.h). */
@@ -1438,6 +1424,13 @@ static void drain_proc(struct es_engine *e)
  * Events: fanotify
  * ================================================================================ */
 
+/* c is sent this AUTH message: subscribed, not muted for it, and not asked already (the
+ * exec's own open, struct exec_open). */
+static bool gets_auth(const struct client *c, uint32_t type, bool asked, const struct builder *b)
+{
+	return c->used && c->welcomed && esw_bit(c->subs, type) && !asked && !muted(c, b);
+}
+
 static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 {
 	struct es_engine *e = data;
@@ -1458,9 +1451,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	uint32_t type = (ev->mask & FAN_OPEN_EXEC_PERM) ? ES_EVENT_TYPE_AUTH_EXEC : ES_EVENT_TYPE_AUTH_OPEN;
 	uint64_t fmask = type == ES_EVENT_TYPE_AUTH_EXEC ? FAN_OPEN_EXEC_PERM : FAN_OPEN_PERM;
 	uint32_t asked = type == ES_EVENT_TYPE_AUTH_OPEN ? exec_open_take(e, ev) : 0;
-	uint32_t subs = 0;
-	for (uint32_t k = 0; k < MAX_CLIENTS; k++)
-		if (e->clients[k].used && esw_bit(e->clients[k].subs, type)) subs |= 1u << k;
+	uint32_t subs = subscribers(e, type);
 	if (!(subs & ~asked)) {
 		if (subs) e->exec_opens++; /* each of them allowed this open as the exec */
 		else e->no_client_allowed++;
@@ -1520,13 +1511,13 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	p->waiting = 0;
 	p->allowed = 0;
 	p->pid = p_pid;
-	p->file = file_id_of(&ev->st);
+	if (p_pid) p->st = ev->st;
 	e->npend++;
 	b->h.id = p->id;
 	uint64_t deadline = 0;
 	for (uint32_t k = 0; k < MAX_CLIENTS; k++) {
 		struct client *c = &e->clients[k];
-		if (!c->used || !c->welcomed || !esw_bit(c->subs, type) || (asked & (1u << k)) || muted(c, b)) continue;
+		if (!gets_auth(c, type, asked & (1u << k), b)) continue;
 		uint32_t cdl = c->deadline_ms[type == ES_EVENT_TYPE_AUTH_OPEN];
 		if (cdl && cdl < dl) dl = cdl;
 	}
@@ -1543,7 +1534,7 @@ static void on_perm(struct fan *f, const struct fan_perm_event *ev, void *data)
 	}
 	for (uint32_t k = 0; k < MAX_CLIENTS; k++) {
 		struct client *c = &e->clients[k];
-		if (!c->used || !c->welcomed || !esw_bit(c->subs, type) || (asked & (1u << k)) || muted(c, b)) continue;
+		if (!gets_auth(c, type, asked & (1u << k), b)) continue;
 		p->waiting |= 1u << k;
 		c->auth_sent++;
 		if (!client_put(e, c, true) && c->used) {

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "common/util.h"
 #include "uextd/es/proctab.h"
 
 #define NSEC 1000000000ull
@@ -1073,13 +1074,6 @@ void proctab_reap(struct proctab *t)
 
 /* --- SHA-256 cache -------------------------------------------------------------------- */
 
-static bool pt_same_file(const struct stat *a, const struct stat *b)
-{
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
 static bool pt_hash_match(const struct pt_hash *h, const struct stat *st)
 {
 	return h->used && h->dev == st->st_dev && h->ino == st->st_ino && h->size == st->st_size &&
@@ -1145,7 +1139,7 @@ int proctab_hash_fd(struct proctab *t, int fd, const struct stat *st, uint8_t ou
 	/* grown, rewritten or replaced while read: the digest names no version of it */
 	if (fstat(fd, &after) < 0)
 		return -errno;
-	if (!pt_same_file(st, &after))
+	if (!stat_same_file(st, &after))
 		return -ESTALE;
 	crypto_hash_sha256_final(&s, out);
 	t->st.hash_computed++;
@@ -1160,7 +1154,6 @@ int proctab_hash_fd(struct proctab *t, int fd, const struct stat *st, uint8_t ou
 	return 0;
 }
 
-static bool pt_same_file(const struct stat *a, const struct stat *b);
 static bool pt_hash_match(const struct pt_hash *h, const struct stat *st);
 static struct pt_hash *pt_hash_set(struct proctab *t, const struct stat *st);
 
@@ -1191,13 +1184,13 @@ int proctab_hash_exe(struct proctab *t, const struct proctab_proc *cp, bool may_
 		return -EAGAIN;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)p->pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) < 0 || !pt_same_file(&st, &p->exe_st)) {
+	if (fd < 0 || fstat(fd, &st) < 0 || !stat_same_file(&st, &p->exe_st)) {
 		if (fd >= 0)
 			close(fd);
 		fd = open(p->exe, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (fd < 0)
 			return errno == ENOENT ? -ESRCH : -errno;
-		if (fstat(fd, &st) < 0 || !pt_same_file(&st, &p->exe_st)) {
+		if (fstat(fd, &st) < 0 || !stat_same_file(&st, &p->exe_st)) {
 			close(fd);
 			return -ESTALE;
 		}
