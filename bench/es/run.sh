@@ -5,6 +5,11 @@
 #   none             no monitor (the baseline of every ratio);
 #   fan-floor        the mechanism floor: one thread answering every fanotify permission
 #                    event (open, exec) ALLOW itself at once (bench/es/fan_floor.c);
+#   fan-relay        the floor of a decision made in a second process (uext's shape): the
+#                    reader sends each event's fd number to a child on its own CPU and
+#                    answers when it comes back (fan_floor --relay --pin); W2h only;
+#   fan-relay-spin   the same with both processes polling instead of sleeping, a CPU burned
+#                    (fan_floor --relay --spin): the best a second process can do; W2h only;
 #   uext-observe     uextd + a client subscribed to NOTIFY exec/fork/exit/open/close/
 #                    create/unlink/write;
 #   uext-auth        uextd + a client answering AUTH_EXEC/AUTH_OPEN allow, cache=false,
@@ -50,7 +55,7 @@ N_LAT_EXEC=${N_LAT_EXEC:-1000}
 LAT_GAP_US=${LAT_GAP_US:-200}
 N_NOTIFY=${N_NOTIFY:-200000}
 NOTIFY_PROCS=${NOTIFY_PROCS:-1} # parallel NOTIFY generators, N_NOTIFY iterations each
-CONFIGS=${CONFIGS:-none fan-floor uext-observe uext-auth uext-auth-cache fapolicyd auditd}
+CONFIGS=${CONFIGS:-none fan-floor fan-relay fan-relay-spin uext-observe uext-auth uext-auth-cache fapolicyd auditd}
 MON_MAX_S=${MON_MAX_S:-1800} # hard cap on one monitor's life
 WL_MAX_S=${WL_MAX_S:-600}    # hard cap on one workload run
 WL=$B/bench/uext-bench-workload
@@ -357,10 +362,14 @@ start_fapolicyd() {
 	return 1
 }
 
-start_fan_floor() {
-	spawn "$WORK/fan_floor.out" "$WORK/fan_floor.err" "$B/bench/uext-bench-fan-floor" "$S" || {
+start_fan_floor() { # fan_floor options...
+	spawn "$WORK/fan_floor.out" "$WORK/fan_floor.err" "$B/bench/uext-bench-fan-floor" "$@" "$S" || {
 		log "  fan_floor did not start"; return 1; }
-	ready_line "$WORK/fan_floor.err" && return 0
+	if ready_line "$WORK/fan_floor.err"; then
+		REPLY=$(pgrep -P "${MON[0]}" || true) # the --relay child: its CPU counts too
+		[ -z "$REPLY" ] || MON+=("$REPLY")
+		return 0
+	fi
 	log "  fan_floor not ready: $(tail -2 "$WORK/fan_floor.err")"
 	return 1
 }
@@ -392,6 +401,8 @@ start_cfg() {
 	case $1 in
 	none) return 0 ;;
 	fan-floor) start_fan_floor ;;
+	fan-relay) start_fan_floor --relay --pin ;;
+	fan-relay-spin) start_fan_floor --relay --spin ;;
 	uext-observe) start_uext observe ;;
 	uext-auth) start_uext --colocate auth ;;
 	uext-auth-cache) start_uext --colocate auth-cache ;;
@@ -405,7 +416,7 @@ stop_cfg() {
 	case $1 in
 	none) ;;
 	uext-*) stop_uext ;;
-	fapolicyd | fan-floor) stop_mons ;;
+	fapolicyd | fan-*) stop_mons ;;
 	auditd) stop_auditd ;;
 	esac
 }
@@ -517,6 +528,13 @@ for ROUND in $(seq "$ROUNDS"); do
 			rm -rf "$cold"
 			continue
 		fi
+		if [[ $CFG == fan-relay* ]]; then # floors for the AUTH latency only
+			run_wl hot hot "$N_HOT" "$S/hot"
+			rec all hwm_kib "$(mon_hwm_kib)"
+			stop_cfg "$CFG"
+			rm -rf "$cold"
+			continue
+		fi
 		run_wl exec exec "$N_EXEC" "$S/true"
 		run_wl hot hot "$N_HOT" "$S/hot"
 		if [ "$CFG" = uext-auth ] && rt=$(UEXT_ROOT=$UROOT "$UEXTCTL" --json status | jq -ce '.es.clients[0].auth_response_us'); then
@@ -585,6 +603,7 @@ END {
 			printf "  %-16s %9s %9s %8s %9s %10s %9s %10s %12s %11s\n", "config", "µs/op", "p99 µs", "ratio", "", "CPU s", "ev/op", "gaps", "AUTH p50/p99", "all CPU/op"
 		for (j = 1; j <= nc; j++) {
 			c = C[j]
+			if (c ~ /^fan-relay/ && w != "hot") continue # run on W2h only
 			evop = ""; if (((c SUBSEP w SUBSEP "msgs") in L)) evop = med(c, w, "msgs") / med(c, w, "n")
 			gaps = ((c SUBSEP w SUBSEP "gaps") in L) ? sum(c, w, "gaps") : ""
 			lat = ((c SUBSEP w SUBSEP "lat_p50") in L) ? sprintf("%.1f/%.1f", med(c, w, "lat_p50"), med(c, w, "lat_p99")) : "–"
@@ -644,6 +663,8 @@ END {
 	printf "  uncached AUTH round trip p99 < 100 µs:                %s µs (whole open, W2h under uext-auth) %s; delivery half in the client p99 %s µs\n", f(p, "%.1f"), p == "" ? "n/a" : pass(p < 100), f(q, "%.1f")
 	printf "    as uextd measures it, event read -> verdict:         p50 %s µs, p99 %s µs (12.5%% buckets)\n", f(med("uext-auth", "hot", "rt_p50"), "%.0f"), f(rt, "%.0f")
 	printf "    the floor (fan-floor, one thread answering itself): whole open p50 %s µs, p99 %s µs\n", f(med("fan-floor", "hot", "p50"), "%.1f"), f(med("fan-floor", "hot", "p99"), "%.1f")
+	printf "    the floor with the answer from a second process:     fan-relay p50 %s µs, p99 %s µs; fan-relay-spin (a CPU burned) p50 %s µs, p99 %s µs\n",
+		f(med("fan-relay", "hot", "p50"), "%.1f"), f(med("fan-relay", "hot", "p99"), "%.1f"), f(med("fan-relay-spin", "hot", "p50"), "%.1f"), f(med("fan-relay-spin", "hot", "p99"), "%.1f")
 	if (st != "" && med("uext-auth", "hot", "p50") != "")
 		printf "    share of uncached opens in flight during a stall (p50 x stalls/s): uext-auth %.1f%%, fan-floor %s (above 1%%, a stall sets the p99)\n",
 			med("uext-auth", "hot", "p50") * st / 1e4, med("fan-floor", "hot", "p50") == "" ? "–" : sprintf("%.1f%%", med("fan-floor", "hot", "p50") * st / 1e4)
