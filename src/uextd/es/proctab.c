@@ -429,7 +429,9 @@ static struct pt_entry *pt_entry_copy(const struct proctab_proc *src)
 
 /* Build the entry of pid from /proc (everything but pidversion and original_ppid).
  * *ret_tgid is set when pid is a thread of another group (then no entry is built). */
-static int pt_build(struct proctab *t, pid_t pid, struct pt_entry **ret, pid_t *ret_tgid)
+/* An entry from /proc/PID; its arguments too unless the caller has them (an exec record's
+ * argv, which it sets over whatever cmdline said). */
+static int pt_build(struct proctab *t, pid_t pid, bool args, struct pt_entry **ret, pid_t *ret_tgid)
 {
 	struct pt_entry *e = NULL;
 	struct pt_stat ps;
@@ -483,7 +485,7 @@ static int pt_build(struct proctab *t, pid_t pid, struct pt_entry **ret, pid_t *
 	}
 	if (ps.tty_nr)
 		e->p.tty = pt_tty_name(t, dirfd, ps.tty_nr);
-	rc = pt_read_cmdline(t, dirfd, &e->p);
+	rc = args ? pt_read_cmdline(t, dirfd, &e->p) : 0;
 	if (rc < 0)
 		goto err;
 	close(dirfd);
@@ -628,7 +630,7 @@ static int pt_load(struct proctab *t, pid_t pid, struct pt_entry *old, struct pt
 	pid_t tgid = 0;
 	int rc;
 
-	rc = pt_build(t, pid, &e, &tgid);
+	rc = pt_build(t, pid, true, &e, &tgid);
 	if (rc == -EISDIR) {
 		if (tgid <= 0 || tgid == pid)
 			return -ESRCH;
@@ -638,7 +640,7 @@ static int pt_load(struct proctab *t, pid_t pid, struct pt_entry *old, struct pt
 			*ret = e;
 			return 0;
 		}
-		rc = pt_build(t, tgid, &e, &tgid);
+		rc = pt_build(t, tgid, true, &e, &tgid);
 		if (rc == -EISDIR)
 			rc = -ESRCH;
 		old = NULL; /* the group's entry is new; pid's own stale entry, if any, stays */
@@ -917,7 +919,7 @@ int proctab_exec(struct proctab *t, pid_t pid, const char *exe_hint, const char 
 
 	if (pid <= 0 || (!args && args_len))
 		return -EINVAL;
-	rc = pt_build(t, pid, &e, &tgid);
+	rc = pt_build(t, pid, !args, &e, &tgid);
 	if (rc == -EISDIR)
 		rc = -ESRCH; /* exec events name the thread group */
 	if (rc == -ESRCH || rc == -ENOENT) {
