@@ -118,8 +118,11 @@ static void pt_set_start(const struct proctab *t, struct proctab_proc *p, uint64
 	p->start_time.tv_usec = ts.tv_nsec / 1000;
 }
 
-/* Read at most cap - 1 bytes of dirfd/name into buf, NUL-terminated. */
-static int pt_read_at(int dirfd, const char *name, char *buf, size_t cap, size_t *ret_len)
+/* Read at most cap - 1 bytes of dirfd/name into buf, NUL-terminated. With one_shot, a short
+ * read is the end: /proc's single-record files (stat, status, loginuid, sessionid) are
+ * generated whole and come in one read that fits them, so the read that would say 0 is
+ * saved (one syscall each, four for every process built from /proc). */
+static int pt_read_at(int dirfd, const char *name, bool one_shot, char *buf, size_t cap, size_t *ret_len)
 {
 	size_t len = 0;
 	ssize_t n;
@@ -139,6 +142,8 @@ static int pt_read_at(int dirfd, const char *name, char *buf, size_t cap, size_t
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		if (one_shot && len < cap - 1)
+			break;
 	}
 	close(fd);
 	buf[len] = '\0';
@@ -168,7 +173,7 @@ static int pt_read_stat(struct proctab *t, int dirfd, struct pt_stat *ret)
 	int ppid, pgid, sid, tty, rc;
 	size_t len, clen;
 
-	rc = pt_read_at(dirfd, "stat", buf, sizeof(buf), &len);
+	rc = pt_read_at(dirfd, "stat", true, buf, sizeof(buf), &len);
 	if (rc < 0)
 		return rc;
 	open_paren = strchr(buf, '(');
@@ -203,7 +208,7 @@ static int pt_read_status(struct proctab *t, int dirfd, pid_t *ret_tgid, uint32_
 	unsigned int a, b, c;
 	int tgid = -1, found = 0, rc;
 
-	rc = pt_read_at(dirfd, "status", buf, STATUS_BUF, NULL);
+	rc = pt_read_at(dirfd, "status", true, buf, STATUS_BUF, NULL);
 	if (rc < 0)
 		return rc;
 	for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
@@ -236,7 +241,7 @@ static uint32_t pt_read_id(int dirfd, const char *name)
 	unsigned long v;
 	char *end;
 
-	if (pt_read_at(dirfd, name, buf, sizeof(buf), NULL) < 0)
+	if (pt_read_at(dirfd, name, true, buf, sizeof(buf), NULL) < 0)
 		return PROCTAB_ID_UNSET;
 	errno = 0;
 	v = strtoul(buf, &end, 10);
@@ -386,7 +391,7 @@ static int pt_read_cmdline(struct proctab *t, int dirfd, struct proctab_proc *p)
 	int rc;
 
 	/* one byte more than the cap tells a cut from a fit */
-	rc = pt_read_at(dirfd, "cmdline", t->buf, PROCTAB_ARGS_MAX + 2, &len);
+	rc = pt_read_at(dirfd, "cmdline", false, t->buf, PROCTAB_ARGS_MAX + 2, &len);
 	if (rc < 0)
 		len = 0;
 	return pt_set_args(p, t->buf, len, 0, len > PROCTAB_ARGS_MAX);
