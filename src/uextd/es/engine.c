@@ -1316,9 +1316,11 @@ static int on_proc_ev(const struct proc_ev *ev, void *data)
 	case PROC_EV_EXIT: {
 		if (ev->flags & PROC_EF_THREAD) return 0;
 		exec_open_forget(e, (pid_t)ev->pid);
+		/* exited first: a lazy exec entry is not refreshed from a /proc that has nothing
+		 * left to say (a zombie's exe link is gone); still found until the next-but-one reap */
+		proctab_exit(e->pt, (pid_t)ev->pid);
 		const struct proctab_proc *gone = pget(e, (pid_t)ev->pid, false);
 		uint32_t gone_pv = gone ? gone->pidversion : 0;
-		proctab_exit(e->pt, (pid_t)ev->pid); /* still found until the next-but-one reap */
 		if (anyone(e, ES_EVENT_TYPE_NOTIFY_EXIT)) {
 			b_reset(b, ES_EVENT_TYPE_NOTIFY_EXIT, ES_ACTION_TYPE_NOTIFY);
 			b_instigator(e, (pid_t)ev->pid);
