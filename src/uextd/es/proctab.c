@@ -432,11 +432,10 @@ static struct pt_entry *pt_entry_copy(const struct proctab_proc *src)
 	return e;
 }
 
-/* Build the entry of pid from /proc (everything but pidversion and original_ppid).
+/* Build the entry of pid from /proc (everything but pidversion and original_ppid; the
+ * arguments only with read_args: an exec's caller sets its record's argv instead).
  * *ret_tgid is set when pid is a thread of another group (then no entry is built). */
-/* An entry from /proc/PID; its arguments too unless the caller has them (an exec record's
- * argv, which it sets over whatever cmdline said). */
-static int pt_build(struct proctab *t, pid_t pid, bool args, struct pt_entry **ret, pid_t *ret_tgid)
+static int pt_build(struct proctab *t, pid_t pid, bool read_args, struct pt_entry **ret, pid_t *ret_tgid)
 {
 	struct pt_entry *e = NULL;
 	struct pt_stat ps;
@@ -490,7 +489,7 @@ static int pt_build(struct proctab *t, pid_t pid, bool args, struct pt_entry **r
 	}
 	if (ps.tty_nr)
 		e->p.tty = pt_tty_name(t, dirfd, ps.tty_nr);
-	rc = args ? pt_read_cmdline(t, dirfd, &e->p) : 0;
+	rc = read_args ? pt_read_cmdline(t, dirfd, &e->p) : 0;
 	if (rc < 0)
 		goto err;
 	close(dirfd);
