@@ -68,8 +68,7 @@ static bool relay(int s, int fd)
 	for (;;) {
 		ssize_t n = recv(s, &back, sizeof back, spin_flags);
 		if (n == sizeof back) return back == v;
-		if (n < 0 && errno == EAGAIN && !stop) continue;
-		if (n < 0 && errno == EINTR && !stop) continue;
+		if (n < 0 && (errno == EAGAIN || errno == EINTR) && !stop) continue;
 		return false;
 	}
 }
