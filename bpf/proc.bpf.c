@@ -382,19 +382,77 @@ __noinline long count_uptrs(__u64 arr, __u32 from)
 	return -1;
 }
 
+/* Copy the strings of the user array v, up to max of them and NULL-terminated, into dst,
+ * each NUL-terminated, while they fit in cap bytes (a power of two). Returns the bytes used,
+ * masked for the verifier (the caller checks it is <= cap); *ret_i is how many strings were
+ * read and *end whether v's NULL (or no array) was reached. A string cut at cap is kept cut
+ * with keep_cut (argv: flagged only when surely cut), else left out (the environment keeps
+ * whole variables: flagged when not surely whole); either sets trunc in *flags, as does a
+ * string that cannot be read after the first (none for the first). */
+static __always_inline __u64 read_ustrv(char *dst, const __u64 cap, const char *const *v, const __u32 max,
+					 const bool keep_cut, __u32 *flags, const __u32 trunc, const __u32 none,
+					 __u32 *ret_i, bool *end)
+{
+	__u64 off = 0, room; /* 64-bit: a u32 is zero-extended at each use, and loses its bounds */
+	const char *a;
+	__u32 i;
+	long n;
+
+	*end = !v;
+#pragma clang loop unroll(disable)
+	for (i = 0; !*end && i < max; i++) {
+		a = NULL;
+		if (bpf_probe_read_user(&a, sizeof(a), &v[i])) {
+			*flags |= i ? trunc : none;
+			break;
+		}
+		if (!a) {
+			*end = true;
+			break;
+		}
+		if (off >= cap) {
+			*flags |= trunc;
+			break;
+		}
+		/* for the verifier (off is already below): bound the register both uses share */
+		off &= cap - 1;
+		barrier_var(off);
+		room = cap - off;
+		n = bpf_probe_read_user_str(dst + off, room, a);
+		if (n <= 0) {
+			*flags |= i ? trunc : none;
+			break;
+		}
+		if ((__u64)n == room) {
+			char c = 0;
+			long fault = bpf_probe_read_user(&c, 1, a + room - 1);
+
+			/* full: cut, unless the string ended exactly there */
+			if (keep_cut ? !fault && c : fault || c) {
+				*flags |= trunc;
+				if (keep_cut)
+					off += n;
+				break;
+			}
+		}
+		off += n;
+	}
+	*ret_i = i;
+	return off & (2 * cap - 1);
+}
+
 /* execve(filename, argv, envp) / execveat(dirfd, filename, argv, envp, flags), at entry:
  * what the caller asks to run, before the kernel has read any of it. */
 static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 {
 	__u32 key = SCRATCH_SYS_ENTER, i;
-	__u64 off = 0, eoff; /* 64-bit: a u32 is zero-extended at each use, and loses its bounds */
+	__u64 off, eoff;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &key);
 	const char *const *argv, *const *envp;
-	const char *a;
 	struct proc_ev *ev;
 	__u64 fn;
 	long n;
-	bool end = false;
+	bool end;
 
 	if (!s)
 		return;
@@ -418,45 +476,8 @@ static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 	read_ustr(ev->exec.filename, sizeof(ev->exec.filename), fn, &ev->flags);
 
 	/* the first PROC_ARGS_MAX arguments, each NUL-terminated, while they fit */
-	if (!argv)
-		end = true;
-#pragma clang loop unroll(disable)
-	for (i = 0; !end && i < PROC_ARGS_MAX; i++) {
-		__u64 room;
-
-		a = NULL;
-		if (bpf_probe_read_user(&a, sizeof(a), &argv[i])) {
-			ev->flags |= i ? PROC_EF_ARGS_TRUNC : PROC_EF_NO_ARGS;
-			break;
-		}
-		if (!a) {
-			end = true;
-			break;
-		}
-		if (off >= PROC_ARGS_LEN) {
-			ev->flags |= PROC_EF_ARGS_TRUNC;
-			break;
-		}
-		/* for the verifier (off is already below): bound the register both uses share */
-		off &= PROC_ARGS_LEN - 1;
-		barrier_var(off);
-		room = PROC_ARGS_LEN - off;
-		n = bpf_probe_read_user_str(ev->exec.args + off, room, a);
-		if (n <= 0) {
-			ev->flags |= i ? PROC_EF_ARGS_TRUNC : PROC_EF_NO_ARGS;
-			break;
-		}
-		off += n;
-		if ((__u64)n == room) {
-			char c = 0;
-
-			/* full: cut, unless the argument ended exactly there */
-			if (!bpf_probe_read_user(&c, 1, a + room - 1) && c) {
-				ev->flags |= PROC_EF_ARGS_TRUNC;
-				break;
-			}
-		}
-	}
+	off = read_ustrv(ev->exec.args, PROC_ARGS_LEN, argv, PROC_ARGS_MAX, true, &ev->flags, PROC_EF_ARGS_TRUNC,
+			 PROC_EF_NO_ARGS, &i, &end);
 	if (end) {
 		ev->exec.argc = i;
 	} else if (!(ev->flags & PROC_EF_NO_ARGS)) {
@@ -475,49 +496,14 @@ static __always_inline void emit_exec_args(struct pt_regs *regs, bool at)
 	} else {
 		ev->exec.envc = n;
 	}
-	off &= 2 * PROC_ARGS_LEN - 1; /* for the verifier: off <= PROC_ARGS_LEN */
 	if (off > PROC_ARGS_LEN)
 		return;
 
 	/* then the first PROC_ENV_MAX variables after argv, whole, while they fit */
-	eoff = 0;
-#pragma clang loop unroll(disable)
-	for (i = 0; envp && i < PROC_ENV_MAX; i++) {
-		__u64 room;
-
-		a = NULL;
-		if (bpf_probe_read_user(&a, sizeof(a), &envp[i])) {
-			ev->flags |= i ? PROC_EF_ENV_TRUNC : PROC_EF_NO_ENV;
-			break;
-		}
-		if (!a)
-			break;
-		if (eoff >= PROC_ENV_LEN) {
-			ev->flags |= PROC_EF_ENV_TRUNC;
-			break;
-		}
-		eoff &= PROC_ENV_LEN - 1;
-		barrier_var(eoff);
-		room = PROC_ENV_LEN - eoff;
-		n = bpf_probe_read_user_str(ev->exec.args + off + eoff, room, a);
-		if (n <= 0) {
-			ev->flags |= i ? PROC_EF_ENV_TRUNC : PROC_EF_NO_ENV;
-			break;
-		}
-		if ((__u64)n == room) {
-			char c = 0;
-
-			/* full: a variable cut there is left out */
-			if (bpf_probe_read_user(&c, 1, a + room - 1) || c) {
-				ev->flags |= PROC_EF_ENV_TRUNC;
-				break;
-			}
-		}
-		eoff += n;
-	}
-	if (envp && i == PROC_ENV_MAX && ev->exec.envc > PROC_ENV_MAX)
+	eoff = read_ustrv(ev->exec.args + off, PROC_ENV_LEN, envp, PROC_ENV_MAX, false, &ev->flags, PROC_EF_ENV_TRUNC,
+			  PROC_EF_NO_ENV, &i, &end);
+	if (i == PROC_ENV_MAX && ev->exec.envc > PROC_ENV_MAX)
 		ev->flags |= PROC_EF_ENV_TRUNC;
-	eoff &= 2 * PROC_ENV_LEN - 1; /* for the verifier: eoff <= PROC_ENV_LEN */
 	if (eoff > PROC_ENV_LEN)
 		return;
 	ev->exec.env_len = eoff;
