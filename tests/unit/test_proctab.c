@@ -723,7 +723,7 @@ static void test_stat_paren_comm_tty(void **state)
 
 	/* a chain gone before its records were handled: the fork record's entry, then the
 	 * exec record names the image (the pids are past pid_max: nobody there) */
-	assert_int_equal(proctab_fork(t, 0x3ffff00, 0x3ffff01, 0, NULL) < 0, true);
+	assert_true(proctab_fork(t, 0x3ffff00, 0x3ffff01, 0, NULL) < 0);
 	assert_int_equal(proctab_fork_gone(t, 0x3ffff00, 0x3ffff01, 123456789, "sh", 1000, 1001, 100, 101), 0);
 	assert_int_equal(proctab_get(t, 0x3ffff01, false, &p), 0);
 	assert_int_equal(p->ppid, 0x3ffff00);

@@ -520,7 +520,6 @@ static bool b_seal(struct builder *b)
 	return true;
 }
 
-/* argv from a NUL-separated buffer into the message's arg table. */
 /* The NUL-terminated strings in s[0..len), at most maxn, into b->args from index first;
  * how many. */
 static uint32_t b_strs(struct builder *b, const char *s, uint32_t len, uint32_t maxn, uint32_t first)
@@ -536,6 +535,7 @@ static uint32_t b_strs(struct builder *b, const char *s, uint32_t len, uint32_t 
 	return n;
 }
 
+/* argv from a NUL-separated buffer into the message's arg table. */
 static void b_args(struct builder *b, const char *args, uint32_t len, uint32_t maxn)
 {
 	b->h.nargs = b_strs(b, args, len, maxn, 0);
@@ -750,7 +750,7 @@ static void arm_timer(struct es_engine *e)
 static uint32_t exec_open_take(struct es_engine *e, const struct fan_perm_event *ev)
 {
 	struct exec_open *x = &e->exec_open[(uint32_t)ev->pid % EXEC_OPEN_SLOTS];
-	if (!x->pid || x->pid != ev->pid) return 0;
+	if (x->pid != ev->pid) return 0;
 	x->pid = 0;
 	/* st_ino 0: fstat of the event failed, nothing to compare */
 	return now_mono_ns() - x->at < EXEC_OPEN_NS && x->st.st_ino && stat_same_file(&x->st, &ev->st) ? x->clients : 0;
