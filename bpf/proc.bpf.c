@@ -135,6 +135,24 @@ static __always_inline struct task_struct *current_task(void)
 	return (struct task_struct *)bpf_get_current_task();
 }
 
+/* The user memory [start, end) into dst, at most cap bytes (trunc in *flags when more);
+ * the bytes copied, 0 with none in *flags when it cannot be read. */
+static __always_inline __u64 read_urange(char *dst, const __u64 cap, unsigned long start, unsigned long end,
+					  __u32 *flags, const __u32 trunc, const __u32 none)
+{
+	__u64 len = end > start ? end - start : 0;
+
+	if (len > cap) {
+		len = cap;
+		*flags |= trunc;
+	}
+	if (len && bpf_probe_read_user(dst, len, (const void *)start)) {
+		len = 0;
+		*flags |= none;
+	}
+	return len;
+}
+
 /* A reserved record of the given member, or NULL (counted as lost). */
 #define RESERVE(type, member)                                                          \
 	({                                                                             \
@@ -152,7 +170,6 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	struct proc_ev *ev;
 	struct mm_struct *mm;
 	const char *fn;
-	unsigned long start, end;
 	__u64 len, elen;
 	long n;
 	char c = 0;
@@ -190,36 +207,18 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	/* The new image's argv strings, as the kernel just copied them to its stack. */
 	mm = BPF_CORE_READ(p, mm);
-	start = BPF_CORE_READ(mm, arg_start);
-	end = BPF_CORE_READ(mm, arg_end);
-	len = end > start ? end - start : 0;
-	if (len > PROC_ARGS_LEN) {
-		len = PROC_ARGS_LEN;
-		ev->flags |= PROC_EF_ARGS_TRUNC;
-	}
-	if (len && bpf_probe_read_user(ev->exec.args, len, (const void *)start)) {
-		len = 0;
-		ev->flags |= PROC_EF_NO_ARGS;
-	}
+	len = read_urange(ev->exec.args, PROC_ARGS_LEN, BPF_CORE_READ(mm, arg_start), BPF_CORE_READ(mm, arg_end),
+			  &ev->flags, PROC_EF_ARGS_TRUNC, PROC_EF_NO_ARGS);
 	ev->exec.args_len = len;
 
 	/* Then its environment, copied the same way right after argv (user space drops a
 	 * variable cut at the end). */
-	start = BPF_CORE_READ(mm, env_start);
-	end = BPF_CORE_READ(mm, env_end);
-	elen = end > start ? end - start : 0;
-	if (elen > PROC_ENV_LEN) {
-		elen = PROC_ENV_LEN;
-		ev->flags |= PROC_EF_ENV_TRUNC;
-	}
 	len &= 2 * PROC_ARGS_LEN - 1; /* for the verifier: len <= PROC_ARGS_LEN */
 	if (len > PROC_ARGS_LEN)
 		return 0;
 	barrier_var(len);
-	if (elen && bpf_probe_read_user(ev->exec.args + len, elen, (const void *)start)) {
-		elen = 0;
-		ev->flags |= PROC_EF_NO_ENV;
-	}
+	elen = read_urange(ev->exec.args + len, PROC_ENV_LEN, BPF_CORE_READ(mm, env_start), BPF_CORE_READ(mm, env_end),
+			   &ev->flags, PROC_EF_ENV_TRUNC, PROC_EF_NO_ENV);
 	ev->exec.env_len = elen;
 	len += elen;
 	ev->size = PROC_EV_EXEC_SIZE(len);
